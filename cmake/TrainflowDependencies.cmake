@@ -17,3 +17,6 @@ trainflow_require(Threads)
 trainflow_require(Boost 1.74 CONFIG)
 trainflow_require(xxhash)
 trainflow_require(Eigen3 3.4 CONFIG)
+trainflow_require(ZLIB)
+# oneDNN on GNU OpenMP: the MLP's inner products, activations and matmul.
+trainflow_require(oneDNN)

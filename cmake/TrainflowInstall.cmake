@@ -27,4 +27,5 @@ install(FILES
   "${PROJECT_BINARY_DIR}/trainflowConfig.cmake"
   "${PROJECT_BINARY_DIR}/trainflowConfigVersion.cmake"
   cmake/Findxxhash.cmake
+  cmake/FindoneDNN.cmake
   DESTINATION ${TRAINFLOW_CMAKE_DIR})

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "column_transform.hpp"
+#include "model_support.hpp"
 
 namespace trainflow::ml {
 namespace {
@@ -21,25 +22,6 @@ namespace {
 constexpr std::string_view kMagic = "TFLINEAR";
 constexpr std::uint32_t kVersion = 1;
 constexpr std::string_view kName = "LinearModel";
-
-// Ok when every value of numeric column `col` over the rows of `data` is finite; else an error
-// naming the column and the first bad row.
-Status check_finite(const Dataset& data, std::size_t col, std::string_view what) {
-  const std::string& name = data.column(col).name();
-  for (std::size_t r = 0; r < data.num_rows(); ++r) {
-    const double v = data.numeric(col, r);
-    if (std::isnan(v)) {
-      return invalid_argument(std::string(what) + ": column '" + name + "' row " +
-                              std::to_string(r) +
-                              " is missing; impute missing values first (e.g. SimpleImputer)");
-    }
-    if (!std::isfinite(v)) {
-      return invalid_argument(std::string(what) + ": column '" + name + "' row " +
-                              std::to_string(r) + " is infinite; only finite values can be used");
-    }
-  }
-  return ok_status();
-}
 
 }  // namespace
 
@@ -53,29 +35,30 @@ LinearModel::LinearModel(std::vector<std::string> feature_names, std::vector<dou
   assert(rank_ <= feature_names_.size() && "rank above the feature count");
 }
 
-Result<std::vector<double>> LinearModel::predict(const Dataset& data) const {
-  constexpr std::string_view kWhat = "LinearModel::predict";
-  std::vector<std::size_t> cols;
-  cols.reserve(feature_names_.size());
-  for (const std::string& name : feature_names_) {
-    const std::optional<std::size_t> col = data.find(name);
-    if (!col) {
-      return not_found(std::string(kWhat) + ": no feature column '" + name +
-                       "' in the dataset; the model was fitted on it");
-    }
-    if (!data.column(*col).is_numeric()) {
-      return invalid_argument(std::string(kWhat) + ": feature column '" + name +
-                              "' is categorical; the model needs it numeric");
-    }
-    if (Status status = check_finite(data, *col, kWhat); !status.ok()) return status;
-    cols.push_back(*col);
-  }
+Result<std::vector<double>> LinearModel::predict_values(const Dataset& data) const {
+  Result<std::vector<std::size_t>> cols =
+      detail::bind_features(data, feature_names_, "LinearModel::predict");
+  if (!cols) return std::move(cols).error();
   std::vector<double> out(data.num_rows());
   for (std::size_t r = 0; r < out.size(); ++r) {
     double sum = intercept_;
-    for (std::size_t j = 0; j < cols.size(); ++j) sum += weights_[j] * data.numeric(cols[j], r);
+    for (std::size_t j = 0; j < cols->size(); ++j) sum += weights_[j] * data.numeric((*cols)[j], r);
     out[r] = sum;
   }
+  return out;
+}
+
+const std::vector<std::string>& LinearModel::classes() const noexcept {
+  static const std::vector<std::string> kNone;
+  return kNone;
+}
+
+Result<Predictions> LinearModel::predict(const Dataset& data) const {
+  Result<std::vector<double>> values = predict_values(data);
+  if (!values) return std::move(values).error();
+  Predictions out;
+  out.task = Task::kRegression;
+  out.values = std::move(*values);
   return out;
 }
 
@@ -133,18 +116,10 @@ Result<LinearModel> fit_linear_regression(const Dataset& train,
     return invalid_argument(where + ": target column '" + train.target_name() +
                             "' is categorical; linear regression needs a numeric target");
   }
-  if (const std::vector<std::size_t> cats = train.categorical_feature_indices(); !cats.empty()) {
-    return invalid_argument(where + ": feature column '" + train.column(cats.front()).name() +
-                            "' is categorical; encode it as numeric columns first (e.g. one-hot)");
-  }
-  const std::vector<std::size_t> features = train.numeric_feature_indices();
-  if (features.empty())
-    return invalid_argument(where + ": the dataset has no numeric feature column");
-  if (train.num_rows() == 0) return invalid_argument(where + ": the dataset has no rows");
-  for (std::size_t col : features) {
-    if (Status status = check_finite(train, col, kWhat); !status.ok()) return status;
-  }
-  if (Status status = check_finite(train, *target, kWhat); !status.ok()) return status;
+  Result<std::vector<std::size_t>> checked = detail::training_features(train, kWhat);
+  if (!checked) return std::move(checked).error();
+  const std::vector<std::size_t>& features = *checked;
+  if (Status status = detail::check_finite(train, *target, kWhat); !status.ok()) return status;
 
   Eigen::MatrixXd x = train.to_matrix(features);
   Eigen::VectorXd y = train.to_vector(*target);
@@ -177,10 +152,7 @@ Result<LinearModel> fit_linear_regression(const Dataset& train,
                             ": the solution is not finite; the values are too large, scale them");
   }
 
-  std::vector<std::string> names;
-  names.reserve(features.size());
-  for (std::size_t col : features) names.push_back(train.column(col).name());
-  return LinearModel(std::move(names), std::vector<double>(w.data(), w.data() + w.size()),
+  return LinearModel(detail::column_names(train, features), std::vector<double>(w.data(), w.data() + w.size()),
                      intercept, rank);
 }
 

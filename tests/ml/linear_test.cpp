@@ -26,7 +26,7 @@ LinearModel fit_or_die(const Dataset& ds, const LinearRegressionOptions& options
 }
 
 std::vector<double> predict_or_die(const LinearModel& model, const Dataset& ds) {
-  Result<std::vector<double>> y = model.predict(ds);
+  Result<std::vector<double>> y = model.predict_values(ds);
   EXPECT_TRUE(y.has_value()) << y.error().to_string();
   return y.value_or(std::vector<double>());
 }
@@ -233,18 +233,18 @@ TEST(LinearRegressionTest, RejectsBadTrainingData) {
 TEST(LinearRegressionTest, RejectsBadPredictionData) {
   const LinearModel model = fit_or_die(exact_plane());
 
-  Result<std::vector<double>> absent = model.predict(make_or_die({Column::float64("x1", {1})}));
+  Result<std::vector<double>> absent = model.predict_values(make_or_die({Column::float64("x1", {1})}));
   ASSERT_FALSE(absent.has_value());
   EXPECT_EQ(absent.error().code(), StatusCode::kNotFound);
   EXPECT_TRUE(contains(absent.error().message(), "'x2'")) << absent.error().message();
 
   Result<std::vector<double>> missing =
-      model.predict(make_or_die({Column::float64("x1", {1, 2}), Column::float64("x2", {3, kNaN})}));
+      model.predict_values(make_or_die({Column::float64("x1", {1, 2}), Column::float64("x2", {3, kNaN})}));
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(contains(missing.error().message(), "'x2' row 1")) << missing.error().message();
 
-  Result<std::vector<double>> cat = model.predict(
+  Result<std::vector<double>> cat = model.predict_values(
       make_or_die({Column::float64("x1", {1}), Column::categorical("x2", {0}, {"a"})}));
   ASSERT_FALSE(cat.has_value());
   EXPECT_EQ(cat.error().code(), StatusCode::kInvalidArgument);

@@ -9,7 +9,7 @@
 //
 //   Result<LinearModel> model = fit_linear_regression(train, {.l2 = 1.0});
 //   if (!model) std::cerr << model.error().message();
-//   Result<std::vector<double>> y_hat = model->predict(test);   // columns matched by name
+//   Result<std::vector<double>> y_hat = model->predict_values(test);   // columns matched by name
 //
 // fit_linear_regression is pure and thread-safe; a LinearModel is immutable: safe to share by
 // threads.
@@ -22,6 +22,7 @@
 
 #include "trainflow/core/status.hpp"
 #include "trainflow/ml/dataset.hpp"
+#include "trainflow/ml/model.hpp"
 
 namespace trainflow::ml {
 
@@ -36,7 +37,7 @@ struct LinearRegressionOptions {
 };
 
 // A fitted linear model: prediction = intercept + sum_j weights[j] * x[feature_names[j]].
-class LinearModel {
+class LinearModel final : public Model {
  public:
   // From explicit parameters. REQUIRES: weights.size() == feature_names.size(), names distinct,
   // rank <= feature_names.size() (asserted in debug builds).
@@ -49,10 +50,19 @@ class LinearModel {
   // order of feature_names(). Fails with kNotFound naming a feature column that `data` lacks,
   // kInvalidArgument naming a feature column that is categorical, or the column and row of a
   // missing or infinite value.
-  Result<std::vector<double>> predict(const Dataset& data) const;
+  Result<std::vector<double>> predict_values(const Dataset& data) const;
 
-  // The feature columns, in the order of the training dataset's numeric feature columns.
-  const std::vector<std::string>& feature_names() const noexcept { return feature_names_; }
+  // Model: kind "linear_regression", Task::kRegression, no classes; predict() gives
+  // predict_values() as Predictions::values.
+  std::string_view kind() const noexcept override { return "linear_regression"; }
+  Task task() const noexcept override { return Task::kRegression; }
+  const std::vector<std::string>& feature_names() const noexcept override {
+    return feature_names_;
+  }
+  const std::vector<std::string>& classes() const noexcept override;
+  Result<Predictions> predict(const Dataset& data) const override;
+
+  // feature_names(): in the order of the training dataset's numeric feature columns.
   // One weight per feature, in the order of feature_names().
   const std::vector<double>& weights() const noexcept { return weights_; }
   // 0 when fitted with fit_intercept = false.
@@ -65,7 +75,7 @@ class LinearModel {
 
   // Little-endian bytes: magic "TFLINEAR", version, feature count, each feature's name and
   // weight (the double's bits), the intercept's bits, the rank, then XXH3-64 of all of it.
-  std::string to_bytes() const;
+  std::string to_bytes() const override;
   // Reads to_bytes()'s output; predictions of the result equal the original's bit for bit.
   // Fails with kInvalidArgument saying what is wrong (bad magic, unsupported version, checksum
   // mismatch, truncated or malformed payload, a repeated feature name, a non-finite weight,
