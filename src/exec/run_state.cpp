@@ -1,5 +1,6 @@
 #include "exec/run_state.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <stdexcept>
 
@@ -226,7 +227,7 @@ StageStatus RunState::invoke(std::uint32_t i, Worker& w) {
   const StageInfo& info = plan.info[i];
   StageCall call{this,
                  i,
-                 StageContext{this, i, w.index, 1},
+                 StageContext{this, i, w.index, std::min(info.threads, scheduler_.num_workers())},
                  data_->slots.data(),
                  plan.input_slots.data() + info.in_begin,
                  info.in_end - info.in_begin,

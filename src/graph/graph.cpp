@@ -297,6 +297,7 @@ struct Graph::Impl {
       info.out_begin = plan->output_offsets[v];
       info.out_end = plan->output_offsets[v + 1];
       info.num_preds = plan->num_preds[v];
+      info.threads = std::max(1u, g[v].threads);
     }
     return out;
   }

@@ -18,7 +18,7 @@ namespace trainflow::detail {
 struct RunScratch;  // per-run memory of the executor (exec/run_state.hpp)
 using PooledScratch = std::unique_ptr<RunScratch, void (*)(RunScratch*)>;
 
-// What the executor reads of a stage on every dispatch, packed into one cache line (48 bytes).
+// What the executor reads of a stage on every dispatch, packed into one cache line (56 bytes).
 struct StageInfo {
   StageBody* body = nullptr;         // owned by Plan::bodies
   StageBody::Entry entry = nullptr;  // body->entry(), called instead of body->invoke when set
@@ -26,6 +26,7 @@ struct StageInfo {
   std::uint32_t in_begin = 0, in_end = 0;      // into Plan::input_slots
   std::uint32_t out_begin = 0, out_end = 0;    // the stage's output slots
   std::int32_t num_preds = 0;
+  std::uint32_t threads = 1;  // StageSpec::threads, at least 1
 };
 
 struct Plan {

@@ -57,6 +57,21 @@ TEST_P(ExecutorTest, EmptyPipelineSucceeds) {
   EXPECT_EQ(report.size(), 0u);
 }
 
+TEST_P(ExecutorTest, GrantsTheRequestedThreadsUpToTheWorkerCount) {
+  Pipeline p;
+  const auto grant = [](StageContext& ctx) { return ctx.threads(); };
+  auto plain = p.add("plain", grant);
+  auto zero = p.add(StageOptions{.name = "zero", .threads = 0}, grant);
+  auto three = p.add(StageOptions{.name = "three", .threads = 3}, grant);
+  auto many = p.add(StageOptions{.name = "many", .threads = 1000}, grant);
+  const RunReport report = executor_.run(p);
+  ASSERT_TRUE(report.ok()) << report.error().message();
+  EXPECT_EQ(*report.value(plain), 1u);
+  EXPECT_EQ(*report.value(zero), 1u);
+  EXPECT_EQ(*report.value(three), std::min(3u, workers()));
+  EXPECT_EQ(*report.value(many), workers());
+}
+
 TEST_P(ExecutorTest, RunsIndependentStagesAndJoins) {
   Pipeline p;
   std::vector<Handle<int>> parts;

@@ -76,6 +76,9 @@ inline Status failed_precondition(std::string message) {
 inline Status not_found(std::string message) {
   return {StatusCode::kNotFound, std::move(message)};
 }
+inline Status already_exists(std::string message) {
+  return {StatusCode::kAlreadyExists, std::move(message)};
+}
 inline Status cancelled(std::string message) {
   return {StatusCode::kCancelled, std::move(message)};
 }

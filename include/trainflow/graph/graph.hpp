@@ -49,6 +49,9 @@ struct StageSpec {
   std::vector<PortSpec> outputs{};  // may feed any number of inputs, or none (kept for the report)
   std::shared_ptr<StageBody> body{};  // REQUIRES: not null
   std::string kind{};                 // what the stage is, for DOT and listings ("read_csv")
+  // Threads the stage's own kernels may use (its grant, StageContext::threads()): this many,
+  // capped at the executor's worker count; 0 counts as 1. Default 1.
+  unsigned threads = 1;
 };
 
 namespace detail {

@@ -147,6 +147,7 @@ struct StageOptions {
   std::vector<std::string> inputs{};   // port names; default "in0", "in1", ...
   std::vector<std::string> outputs{};  // port names; default "out" (one) or "out0", "out1", ...
   std::string kind{};                  // what the stage is, for DOT and listings; default empty
+  unsigned threads = 1;  // threads for the stage's own kernels (StageSpec::threads); default 1
 };
 
 namespace detail {
@@ -477,6 +478,19 @@ std::vector<PortSpec> port_specs(TypeList<Ts...>, const std::vector<std::string>
   return ports;
 }
 
+// The StageSpec of a typed stage: ports named from `options`, body wrapping `fn`.
+template <class Traits, class R, class OutList, class... D, class Fn>
+StageSpec typed_spec(StageOptions options, Fn fn) {
+  StageSpec spec;
+  spec.inputs = port_specs(TypeList<D...>{}, options.inputs, "in", false);
+  spec.outputs = port_specs(OutList{}, options.outputs, "out", true);
+  spec.name = std::move(options.name);
+  spec.kind = std::move(options.kind);
+  spec.threads = options.threads;
+  spec.body = std::make_shared<TypedBody<Traits, Fn, R>>(std::move(fn));
+  return spec;
+}
+
 }  // namespace detail
 
 class Pipeline {
@@ -538,12 +552,8 @@ class Pipeline {
         using Produced = typename detail::Produced<typename Mode::Returned>::type;
         using OutList = typename detail::OutputList<Produced>::type;
 
-        StageSpec spec;
-        spec.inputs = detail::port_specs(detail::TypeList<D...>{}, options.inputs, "in", false);
-        spec.outputs = detail::port_specs(OutList{}, options.outputs, "out", true);
-        spec.name = std::move(options.name);
-        spec.kind = std::move(options.kind);
-        spec.body = std::make_shared<detail::TypedBody<Traits, Fn, R>>(Fn(std::forward<F>(fn)));
+        StageSpec spec = detail::typed_spec<Traits, R, OutList, D...>(std::move(options),
+                                                                      Fn(std::forward<F>(fn)));
         const StageId id = graph_.add_stage(std::move(spec));
         std::uint32_t port = 0;
         (bind(id, port, inputs), ...);
@@ -578,5 +588,24 @@ class Pipeline {
 
   Graph graph_;
 };
+
+// The StageSpec that Pipeline::add would build for `fn` taking values of types In... (after an
+// optional StageContext&), without adding it anywhere: for code that assembles a Graph itself
+// (stage registries, benchmarks). Its ports are typed and named as Pipeline::add names them.
+template <class... In, class F>
+StageSpec make_stage_spec(StageOptions options, F&& fn) {
+  using Fn = std::decay_t<F>;
+  using Traits = detail::StageTraits<Fn, In...>;
+  static_assert(Traits::kEdgesOk, "trainflow: the stage callable does not take these inputs");
+  static_assert(detail::IsInvocable<Traits, Fn, std::make_index_sequence<sizeof...(In)>>::value,
+                "trainflow: the stage callable cannot be called with values of its input types "
+                "(in order, after an optional StageContext&)");
+  using R =
+      typename detail::InvokeResult<Traits, Fn, std::make_index_sequence<sizeof...(In)>>::type;
+  using Mode = detail::ModeOf<R, Traits>;
+  using Produced = typename detail::Produced<typename Mode::Returned>::type;
+  using OutList = typename detail::OutputList<Produced>::type;
+  return detail::typed_spec<Traits, R, OutList, In...>(std::move(options), Fn(std::forward<F>(fn)));
+}
 
 }  // namespace trainflow

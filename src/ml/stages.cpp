@@ -1,0 +1,503 @@
+// The built-in ML stage types: each wraps one function of the ML library, declares its
+// parameters with the library's defaults, and names its ports.
+#include "trainflow/ml/stages.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "stages_support.hpp"
+#include "trainflow/ml/csv.hpp"
+#include "trainflow/ml/encode.hpp"
+#include "trainflow/ml/gate.hpp"
+#include "trainflow/ml/impute.hpp"
+#include "trainflow/ml/linear.hpp"
+#include "trainflow/ml/scale.hpp"
+#include "trainflow/ml/split.hpp"
+#include "trainflow/ml/synthetic.hpp"
+#include "trainflow/registry/registry.hpp"
+
+namespace trainflow::ml {
+namespace {
+
+using detail::columns_param;
+using detail::int_param;
+using detail::seed_or_stage;
+using detail::string_list;
+
+StageType read_csv_type() {
+  return make_stage_type<>(
+      {.name = "read_csv",
+       .doc = "Reads a CSV file (RFC 4180) into a dataset, parsed in parallel",
+       .params =
+           {
+               {.name = "path", .type = ParamType::kString, .doc = "the file to read"},
+               {.name = "target",
+                .type = ParamType::kString,
+                .doc = "the target column; empty for none",
+                .default_value = std::string()},
+               {.name = "delimiter",
+                .type = ParamType::kString,
+                .doc = "the field delimiter, one character",
+                .default_value = std::string(","),
+                .choices = {",", ";", "\t", "|", " "}},
+               {.name = "header",
+                .type = ParamType::kBool,
+                .doc = "the first record names the columns",
+                .default_value = true},
+               {.name = "na_values",
+                .type = ParamType::kStringList,
+                .doc = "field texts that mean missing",
+                .default_value = CsvOptions{}.na_values},
+               {.name = "categorical",
+                .type = ParamType::kStringList,
+                .doc = "columns read as categories even when their values are numbers",
+                .default_value = std::vector<std::string>{}},
+               {.name = "float32",
+                .type = ParamType::kBool,
+                .doc = "store numeric columns as float32",
+                .default_value = false},
+           },
+       .outputs = {"data"},
+       .output_docs = {"the table"}},
+      [](const Params& p, StageContext& ctx) -> Result<Dataset> {
+        CsvOptions options;
+        options.delimiter = p.get<std::string>("delimiter").front();
+        options.header = p.get<bool>("header");
+        options.na_values = p.get<std::vector<std::string>>("na_values");
+        options.target = p.get<std::string>("target");
+        options.float32 = p.get<bool>("float32");
+        for (const std::string& name : p.get<std::vector<std::string>>("categorical")) {
+          options.types.emplace(name, ColumnType::kCategorical);
+        }
+        options.threads = ctx.threads();
+        return read_csv(p.get<std::string>("path"), options);
+      });
+}
+
+StageType synthetic_type() {
+  const SyntheticOptions defaults;
+  return make_stage_type<>(
+      {.name = "synthetic",
+       .doc = "Draws a seeded dataset from a known linear model (target column 'target')",
+       .params =
+           {
+               {.name = "task",
+                .type = ParamType::kString,
+                .doc = "classification or regression",
+                .default_value = std::string("classification"),
+                .choices = {"classification", "regression"}},
+               int_param("rows", "number of rows", defaults.rows, 1, 4294967295.0),
+               int_param("numeric_features", "float64 columns x0, x1, ...",
+                         defaults.numeric_features, 0, 100000),
+               int_param("categorical_features", "categorical columns cat0, cat1, ...",
+                         defaults.categorical_features, 0, 100000),
+               int_param("categories", "categories per categorical column", defaults.categories,
+                         1, 100000),
+               int_param("classes", "classes (classification)", defaults.classes, 2, 100000),
+               {.name = "missing_rate",
+                .type = ParamType::kDouble,
+                .doc = "probability that a feature cell is missing",
+                .default_value = defaults.missing_rate,
+                .min = 0.0,
+                .max = 0.999999},
+               {.name = "label_noise",
+                .type = ParamType::kDouble,
+                .doc = "probability that a label is replaced by another class",
+                .default_value = defaults.label_noise,
+                .min = 0.0,
+                .max = 0.999999},
+               {.name = "noise_stddev",
+                .type = ParamType::kDouble,
+                .doc = "standard deviation of the target noise (regression)",
+                .default_value = defaults.noise_stddev,
+                .min = 0.0},
+               detail::seed_param(),
+           },
+       .outputs = {"data"},
+       .output_docs = {"the table"}},
+      [](const Params& p, StageContext& ctx) -> Result<Dataset> {
+        SyntheticOptions options;
+        options.task = p.get<std::string>("task") == "regression"
+                           ? SyntheticOptions::Task::kRegression
+                           : SyntheticOptions::Task::kClassification;
+        options.rows = static_cast<std::size_t>(p.get<std::int64_t>("rows"));
+        options.numeric_features =
+            static_cast<std::size_t>(p.get<std::int64_t>("numeric_features"));
+        options.categorical_features =
+            static_cast<std::size_t>(p.get<std::int64_t>("categorical_features"));
+        options.categories = static_cast<std::size_t>(p.get<std::int64_t>("categories"));
+        options.classes = static_cast<std::size_t>(p.get<std::int64_t>("classes"));
+        options.missing_rate = p.get<double>("missing_rate");
+        options.label_noise = p.get<double>("label_noise");
+        options.noise_stddev = p.get<double>("noise_stddev");
+        options.seed = seed_or_stage(p, ctx);
+        Result<SyntheticData> data = make_synthetic(options);
+        if (!data) return std::move(data).error();
+        return std::move(data->data);
+      });
+}
+
+StageType split_type() {
+  return make_stage_type<Dataset>(
+      {.name = "split",
+       .doc = "Splits rows into train, validation and test views (seeded, optionally stratified)",
+       .params =
+           {
+               {.name = "test_fraction",
+                .type = ParamType::kDouble,
+                .doc = "share of rows for test",
+                .default_value = SplitOptions{}.test_fraction,
+                .min = 0.0,
+                .max = 0.999999},
+               {.name = "val_fraction",
+                .type = ParamType::kDouble,
+                .doc = "share of rows for validation",
+                .default_value = SplitOptions{}.validation_fraction,
+                .min = 0.0,
+                .max = 0.999999},
+               {.name = "shuffle",
+                .type = ParamType::kBool,
+                .doc = "shuffle before splitting",
+                .default_value = true},
+               {.name = "stratify",
+                .type = ParamType::kBool,
+                .doc = "keep the target's class proportions in each part",
+                .default_value = false},
+               detail::seed_param(),
+           },
+       .inputs = {"data"},
+       .outputs = {"train", "val", "test"},
+       .input_docs = {"the table to split"},
+       .output_docs = {"training rows", "validation rows (may be empty)", "test rows"}},
+      [](const Params& p, StageContext& ctx,
+         const Dataset& data) -> Result<Outputs<Dataset, Dataset, Dataset>> {
+        SplitOptions options;
+        options.test_fraction = p.get<double>("test_fraction");
+        options.validation_fraction = p.get<double>("val_fraction");
+        options.shuffle = p.get<bool>("shuffle");
+        options.stratify = p.get<bool>("stratify");
+        options.seed = seed_or_stage(p, ctx);
+        Result<Split> split = train_test_split(data, options);
+        if (!split) return std::move(split).error();
+        return outputs(std::move(split->train), std::move(split->validation),
+                       std::move(split->test));
+      });
+}
+
+StageType kfold_type() {
+  return make_stage_type<Dataset>(
+      {.name = "kfold",
+       .doc = "Cuts rows into k folds, each a (train, validation) pair of views",
+       .params =
+           {
+               int_param("k", "number of folds", 5, 2, 1e9),
+               {.name = "shuffle",
+                .type = ParamType::kBool,
+                .doc = "assign rows to folds in a seeded random order",
+                .default_value = true},
+               {.name = "stratify",
+                .type = ParamType::kBool,
+                .doc = "keep the target's class proportions in each fold",
+                .default_value = false},
+               detail::seed_param(),
+           },
+       .inputs = {"data"},
+       .outputs = {"folds"},
+       .input_docs = {"the table to cut"},
+       .output_docs = {"the folds, in order"}},
+      [](const Params& p, StageContext& ctx, const Dataset& data) -> Result<std::vector<Fold>> {
+        KFoldOptions options;
+        options.k = static_cast<std::size_t>(p.get<std::int64_t>("k"));
+        options.shuffle = p.get<bool>("shuffle");
+        options.stratify = p.get<bool>("stratify");
+        options.seed = seed_or_stage(p, ctx);
+        return kfold(data, options);
+      });
+}
+
+StageType impute_type() {
+  return detail::transformer_type<FittedImputer>(
+      "impute", "Fills missing values (mean, median, most frequent or a constant)",
+      {
+          {.name = "strategy",
+           .type = ParamType::kString,
+           .doc = "how the fill is learned",
+           .default_value = std::string("mean"),
+           .choices = {"mean", "median", "most_frequent", "constant"}},
+          {.name = "fill_value",
+           .type = ParamType::kDouble,
+           .doc = "numeric fill of strategy constant",
+           .default_value = 0.0},
+          {.name = "fill_category",
+           .type = ParamType::kString,
+           .doc = "categorical fill of strategy constant",
+           .default_value = std::string("missing")},
+          columns_param("columns to impute; empty: every feature column the strategy applies to"),
+      },
+      [](const Params& p, const Dataset& train) {
+        SimpleImputerOptions options;
+        const std::string& strategy = p.get<std::string>("strategy");
+        options.strategy = strategy == "median"          ? ImputeStrategy::kMedian
+                           : strategy == "most_frequent" ? ImputeStrategy::kMostFrequent
+                           : strategy == "constant"      ? ImputeStrategy::kConstant
+                                                         : ImputeStrategy::kMean;
+        options.fill_value = p.get<double>("fill_value");
+        options.fill_category = p.get<std::string>("fill_category");
+        return SimpleImputer(options).fit(train, string_list(p, "columns"));
+      },
+      [](const FittedImputer& fitted, const Dataset& data, unsigned) {
+        return fitted.transform(data);
+      });
+}
+
+Result<Dataset> scale(const FittedScaler& fitted, const Dataset& data, unsigned) {
+  return fitted.transform(data);
+}
+
+StageType standard_scaler_type() {
+  return detail::transformer_type<FittedScaler>(
+      "standard_scaler", "Standardises numeric columns to mean 0 and variance 1",
+      {
+          {.name = "with_mean",
+           .type = ParamType::kBool,
+           .doc = "subtract the mean",
+           .default_value = true},
+          {.name = "with_std",
+           .type = ParamType::kBool,
+           .doc = "divide by the standard deviation",
+           .default_value = true},
+          columns_param("columns to scale; empty: every numeric feature column"),
+      },
+      [](const Params& p, const Dataset& train) {
+        return StandardScaler({.with_mean = p.get<bool>("with_mean"),
+                               .with_std = p.get<bool>("with_std")})
+            .fit(train, string_list(p, "columns"));
+      },
+      scale);
+}
+
+StageType minmax_scaler_type() {
+  return detail::transformer_type<FittedScaler>(
+      "minmax_scaler", "Maps numeric columns' training range linearly onto [min, max]",
+      {
+          {.name = "min",
+           .type = ParamType::kDouble,
+           .doc = "lower end of the target range",
+           .default_value = 0.0},
+          {.name = "max",
+           .type = ParamType::kDouble,
+           .doc = "upper end of the target range",
+           .default_value = 1.0},
+          columns_param("columns to scale; empty: every numeric feature column"),
+      },
+      [](const Params& p, const Dataset& train) {
+        return MinMaxScaler({.min = p.get<double>("min"), .max = p.get<double>("max")})
+            .fit(train, string_list(p, "columns"));
+      },
+      scale);
+}
+
+StageType robust_scaler_type() {
+  return detail::transformer_type<FittedScaler>(
+      "robust_scaler", "Centres numeric columns on the median and scales by a quantile range",
+      {
+          {.name = "with_centering",
+           .type = ParamType::kBool,
+           .doc = "subtract the median",
+           .default_value = true},
+          {.name = "with_scaling",
+           .type = ParamType::kBool,
+           .doc = "divide by the quantile range",
+           .default_value = true},
+          {.name = "q_low",
+           .type = ParamType::kDouble,
+           .doc = "lower quantile, percent",
+           .default_value = 25.0,
+           .min = 0.0,
+           .max = 100.0},
+          {.name = "q_high",
+           .type = ParamType::kDouble,
+           .doc = "upper quantile, percent",
+           .default_value = 75.0,
+           .min = 0.0,
+           .max = 100.0},
+          columns_param("columns to scale; empty: every numeric feature column"),
+      },
+      [](const Params& p, const Dataset& train) {
+        return RobustScaler({.with_centering = p.get<bool>("with_centering"),
+                             .with_scaling = p.get<bool>("with_scaling"),
+                             .q_low = p.get<double>("q_low"),
+                             .q_high = p.get<double>("q_high")})
+            .fit(train, string_list(p, "columns"));
+      },
+      scale);
+}
+
+StageType one_hot_type() {
+  return detail::transformer_type<FittedOneHotEncoder>(
+      "one_hot", "Replaces categorical columns by 0/1 indicator columns",
+      {
+          {.name = "unknown",
+           .type = ParamType::kString,
+           .doc = "a category unseen in training: error, or ignore (all zeros)",
+           .default_value = std::string("error"),
+           .choices = {"error", "ignore"}},
+          int_param("max_categories",
+                    "at most this many columns per feature, rare categories sharing '<col>=other'; "
+                    "0: no limit",
+                    0, 0, 1e9),
+          columns_param("columns to encode; empty: every categorical feature column"),
+      },
+      [](const Params& p, const Dataset& train) {
+        OneHotEncoderOptions options;
+        options.unknown = p.get<std::string>("unknown") == "ignore"
+                              ? OneHotEncoderOptions::Unknown::kIgnore
+                              : OneHotEncoderOptions::Unknown::kError;
+        options.max_categories = static_cast<std::size_t>(p.get<std::int64_t>("max_categories"));
+        return OneHotEncoder(options).fit(train, string_list(p, "columns"));
+      },
+      [](const FittedOneHotEncoder& fitted, const Dataset& data, unsigned) {
+        return fitted.transform(data);
+      });
+}
+
+StageType ordinal_type() {
+  return detail::transformer_type<FittedOrdinalEncoder>(
+      "ordinal", "Replaces categorical columns by their category's index (0, 1, ...)",
+      {
+          {.name = "unknown",
+           .type = ParamType::kString,
+           .doc = "a category unseen in training: error, or use_missing (NaN)",
+           .default_value = std::string("error"),
+           .choices = {"error", "use_missing"}},
+          columns_param("columns to encode; empty: every categorical feature column"),
+      },
+      [](const Params& p, const Dataset& train) {
+        OrdinalEncoderOptions options;
+        options.unknown = p.get<std::string>("unknown") == "use_missing"
+                              ? OrdinalEncoderOptions::Unknown::kUseMissing
+                              : OrdinalEncoderOptions::Unknown::kError;
+        return OrdinalEncoder(options).fit(train, string_list(p, "columns"));
+      },
+      [](const FittedOrdinalEncoder& fitted, const Dataset& data, unsigned) {
+        return fitted.transform(data);
+      });
+}
+
+StageType linear_regression_type() {
+  return detail::model_type(
+      "linear_regression", "Least squares or ridge regression, solved in closed form",
+      {
+          {.name = "l2",
+           .type = ParamType::kDouble,
+           .doc = "ridge penalty on the weights; 0: ordinary least squares",
+           .default_value = 0.0,
+           .min = 0.0},
+          {.name = "fit_intercept",
+           .type = ParamType::kBool,
+           .doc = "learn an intercept",
+           .default_value = true},
+      },
+      /*uses_val=*/false,
+      [](const Params& p, StageContext&, const Dataset& train, const Dataset*) -> Result<ModelPtr> {
+        return detail::share(fit_linear_regression(
+            train, {.l2 = p.get<double>("l2"), .fit_intercept = p.get<bool>("fit_intercept")}));
+      });
+}
+
+StageType predict_type() {
+  return make_stage_type<ModelPtr, Dataset>(
+      {.name = "predict",
+       .doc = "Predicts a dataset: its target, 'prediction', and 'proba_<class>' for classifiers",
+       .inputs = {"model", "data"},
+       .outputs = {"predictions"},
+       .input_docs = {"a fitted model", "rows to predict"},
+       .output_docs = {"one row per input row"}},
+      [](const Params&, StageContext&, const ModelPtr& model,
+         const Dataset& data) -> Result<Dataset> { return predictions_table(*model, data); });
+}
+
+StageType evaluate_type() {
+  return make_stage_type<ModelPtr, Dataset>(
+      {.name = "evaluate",
+       .doc = "Scores a model on labelled rows (accuracy, f1, roc_auc, log_loss / rmse, mae, r2)",
+       .params = {{.name = "average",
+                   .type = ParamType::kString,
+                   .doc = "precision/recall/f1 over classes: auto (binary for 2 classes, else "
+                          "macro), binary, macro or weighted",
+                   .default_value = std::string("auto"),
+                   .choices = {"auto", "binary", "macro", "weighted"}}},
+       .inputs = {"model", "data"},
+       .outputs = {"metrics"},
+       .input_docs = {"a fitted model", "labelled rows"},
+       .output_docs = {"metric name -> value"}},
+      [](const Params& p, StageContext&, const ModelPtr& model,
+         const Dataset& data) -> Result<Metrics> {
+        EvaluateOptions options;
+        const std::string& average = p.get<std::string>("average");
+        if (average == "binary") options.average = Average::kBinary;
+        if (average == "macro") options.average = Average::kMacro;
+        if (average == "weighted") options.average = Average::kWeighted;
+        return evaluate(*model, data, options);
+      });
+}
+
+StageType gate_type() {
+  return make_stage_type<Metrics>(
+      {.name = "gate",
+       .doc = "Fails the run unless every condition on the metrics holds",
+       .params = {{.name = "conditions",
+                   .type = ParamType::kStringList,
+                   .doc = "conditions such as \"roc_auc >= 0.85\"",
+                   .min_size = 1}},
+       .inputs = {"metrics"},
+       .outputs = {"metrics"},
+       .input_docs = {"metrics to check"},
+       .output_docs = {"the same metrics, when the gate passes"}},
+      [](const Params& p, StageContext&, const Metrics& metrics) -> Result<Metrics> {
+        Result<Gate> gate = Gate::parse(p.get<std::vector<std::string>>("conditions"));
+        if (!gate) return std::move(gate).error();
+        if (Status status = gate->check(metrics); !status.ok()) return status;
+        return metrics;
+      });
+}
+
+StageType write_csv_type() {
+  return make_stage_type<Dataset>(
+      {.name = "write_csv",
+       .doc = "Writes a dataset as CSV (atomically: a reader sees the old file or the new one)",
+       .params = {{.name = "path", .type = ParamType::kString, .doc = "the file to write"}},
+       .inputs = {"data"},
+       .input_docs = {"the table to write"}},
+      [](const Params& p, StageContext&, const Dataset& data) -> Status {
+        return data.write_csv(p.get<std::string>("path"));
+      });
+}
+
+}  // namespace
+
+Status register_ml_stages(StageRegistry& registry) {
+  using Factory = StageType (*)();
+  for (Factory make : {read_csv_type, synthetic_type, split_type, kfold_type, impute_type,
+                       standard_scaler_type, minmax_scaler_type, robust_scaler_type, one_hot_type,
+                       ordinal_type, linear_regression_type, predict_type, evaluate_type,
+                       gate_type, write_csv_type}) {
+    if (Status status = registry.add(make()); !status.ok()) return status;
+  }
+  return ok_status();
+}
+
+}  // namespace trainflow::ml
+
+namespace trainflow {
+
+void register_builtin_stages(StageRegistry& registry) {
+  const Status status = ml::register_ml_stages(registry);
+  (void)status;  // a fresh registry has none of the names
+}
+
+}  // namespace trainflow
