@@ -488,6 +488,14 @@ Status register_ml_stages(StageRegistry& registry) {
                        gate_type, write_csv_type}) {
     if (Status status = registry.add(make()); !status.ok()) return status;
   }
+  registry.name_type(type_id<Dataset>(), "dataset");
+  registry.name_type(type_id<ModelPtr>(), "model");
+  registry.name_type(type_id<Metrics>(), "metrics");
+  registry.name_type(type_id<std::vector<Fold>>(), "folds");
+  registry.name_type(type_id<FittedImputer>(), "fitted_imputer");
+  registry.name_type(type_id<FittedScaler>(), "fitted_scaler");
+  registry.name_type(type_id<FittedOneHotEncoder>(), "fitted_one_hot");
+  registry.name_type(type_id<FittedOrdinalEncoder>(), "fitted_ordinal");
   return ok_status();
 }
 

@@ -192,6 +192,25 @@ Result<StageSpec> StageRegistry::instantiate(
   return spec;
 }
 
+void StageRegistry::name_type(TypeId type, std::string name) {
+  std::lock_guard lock(mutex_);
+  for (auto& [id, existing] : type_names_) {
+    if (id == type) {
+      existing = std::move(name);
+      return;
+    }
+  }
+  type_names_.emplace_back(type, std::move(name));
+}
+
+std::string StageRegistry::type_name(TypeId type) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, name] : type_names_) {
+    if (id == type) return name;
+  }
+  return std::string(type.name());
+}
+
 StageRegistry& default_registry() {
   static StageRegistry* const registry = [] {
     auto* r = new StageRegistry();

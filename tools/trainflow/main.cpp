@@ -2,16 +2,18 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "stages_command.hpp"
 #include "trainflow/version.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
       "trainflow: typed machine-learning training pipelines.\n"
-      "This build provides the library and its C++ API; workflow files\n"
-      "(trainflow run FILE) are not part of it yet.",
+      "This build provides the library, its C++ API and the stage registry;\n"
+      "workflow files (trainflow run FILE) are not part of it yet.",
       "trainflow"};
   app.set_version_flag("--version", std::string("trainflow ") + trainflow::kVersion);
-  app.require_subcommand(0);
+  app.require_subcommand(0, 1);
+  trainflow::cli::add_stages_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -19,6 +21,6 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  std::cout << app.help();
+  if (app.get_subcommands().empty()) std::cout << app.help();
   return 0;
 }

@@ -96,9 +96,16 @@ class StageRegistry {
                                 std::vector<std::pair<std::string, ParamValue>> params = {},
                                 std::span<const std::string> optional_inputs = {}) const;
 
+  // A short name for a port type in listings and messages ("dataset" rather than
+  // "trainflow::ml::Dataset"). Naming a type again replaces its name.
+  void name_type(TypeId type, std::string name);
+  // The short name given to `type`, or the compiler's spelling of it.
+  std::string type_name(TypeId type) const;
+
  private:
   mutable std::mutex mutex_;
   std::deque<StageType> types_;  // stable addresses
+  std::vector<std::pair<TypeId, std::string>> type_names_;
 };
 
 // The process-wide registry, holding trainflow's built-in stage types on first use.
