@@ -12,17 +12,16 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <exception>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <string>
-#include <system_error>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+#include "parallel.hpp"
 
 // How parsing works (see also docs/design.md):
 // 1. The first record is parsed alone: it gives the column count (and names, with a header).
@@ -490,40 +489,6 @@ void encode(ChunkColumn& column) {
   std::vector<std::string_view>().swap(column.texts);
 }
 
-// Runs task(i) for i in [0, n): task(0) and any task that gets no thread on the caller, the
-// others on their own threads. Rethrows the first exception (by task index) on the caller.
-template <class Task>
-void run_parallel(std::size_t n, const Task& task) {
-  if (n <= 1) {
-    if (n == 1) task(0);
-    return;
-  }
-  std::vector<std::exception_ptr> failures(n);
-  auto guarded = [&task, &failures](std::size_t i) {
-    try {
-      task(i);
-    } catch (...) {
-      failures[i] = std::current_exception();
-    }
-  };
-  std::vector<std::thread> threads;
-  threads.reserve(n);
-  std::size_t i = 1;
-  for (; i < n; ++i) {
-    try {
-      threads.emplace_back(guarded, i);
-    } catch (const std::system_error&) {
-      break;  // no more threads: the caller runs the rest
-    }
-  }
-  guarded(0);
-  for (; i < n; ++i) guarded(i);
-  for (std::thread& thread : threads) thread.join();
-  for (const std::exception_ptr& failure : failures) {
-    if (failure) std::rethrow_exception(failure);
-  }
-}
-
 // Chunk boundaries: `start`, then positions just after a LF with an even number of quotes in
 // [start, position), near equal fractions of the data, then text.size().
 std::vector<std::size_t> chunk_bounds(std::string_view text, std::size_t start, unsigned threads) {
@@ -582,7 +547,7 @@ class CsvReader {
       chunks[i].end = bounds[i + 1];
     }
     const Parser parser(text_, options_, plans_);
-    run_parallel(chunks.size(), [&](std::size_t i) { parser.parse(chunks[i]); });
+    detail::run_tasks(chunks.size(), [&](std::size_t i) { parser.parse(chunks[i]); });
 
     std::size_t rows = 0;
     for (const Chunk& chunk : chunks) {
@@ -678,7 +643,7 @@ class CsvReader {
                               "the file");
     }
     if (any_categorical) {
-      run_parallel(chunks.size(), [&](std::size_t i) {
+      detail::run_tasks(chunks.size(), [&](std::size_t i) {
         for (std::size_t j = 0; j < plans_.size(); ++j) {
           if (categorical[j]) encode(chunks[i].columns[j]);
         }

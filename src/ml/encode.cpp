@@ -22,7 +22,6 @@ constexpr std::string_view kOneHotMagic = "TFONEHOT";
 constexpr std::uint32_t kVersion = 1;
 constexpr std::string_view kOrdinalName = "FittedOrdinalEncoder";
 constexpr std::string_view kOneHotName = "FittedOneHotEncoder";
-constexpr std::int32_t kUnknownSlot = -1;
 
 // resolve_columns() for categorical columns: every categorical feature column when `names` is
 // empty; otherwise the named ones, refusing numeric columns.
@@ -73,34 +72,21 @@ Result<std::size_t> find_fitted(const Dataset& data, const std::string& name,
   return *col;
 }
 
-// For each code of `column`'s dictionary, its output slot: the index of its category in
-// `fitted.categories`, categories.size() for a category of `fitted.other`, or kUnknownSlot.
-std::vector<std::int32_t> slots_by_code(const Column& column, const EncodedColumn& fitted) {
-  std::unordered_map<std::string_view, std::int32_t> slot_of;
-  for (std::size_t i = 0; i < fitted.categories.size(); ++i) {
-    slot_of.emplace(fitted.categories[i], static_cast<std::int32_t>(i));
-  }
-  for (const std::string& category : fitted.other) {
-    slot_of.emplace(category, static_cast<std::int32_t>(fitted.categories.size()));
-  }
-  std::vector<std::int32_t> slots;
-  slots.reserve(column.categories().size());
-  for (const std::string& category : column.categories()) {
-    const auto found = slot_of.find(category);
-    slots.push_back(found == slot_of.end() ? kUnknownSlot : found->second);
-  }
-  return slots;
+// The category of row `row` of categorical column `col`. REQUIRES: not missing.
+const std::string& category_at(const Dataset& data, std::size_t col, std::size_t row) {
+  return data.column(col).categories()[static_cast<std::size_t>(data.code(col, row))];
 }
 
-Status unknown_category(std::string_view what, const Dataset& data, std::size_t col,
-                        std::size_t row, std::string_view fix) {
+// Calls write(r, slot) for each row r of `data` whose category in column `col` has a slot under
+// `fitted`; returns the first row with an unknown category when `stop_at_unknown`, else
+// data.num_rows().
+template <class Write>
+std::size_t encode_rows(const Dataset& data, std::size_t col, const EncodedColumn& fitted,
+                        bool stop_at_unknown, const Write& write) {
   const Column& column = data.column(col);
-  return invalid_argument(
-      std::string(what) + "::transform: column '" + column.name() + "', row " +
-      std::to_string(row) + ": category '" +
-      column.categories()[static_cast<std::size_t>(data.code(col, row))] +
-      "' did not occur in the training data; refit on data that holds it, or use " +
-      std::string(fix));
+  return detail::for_each_slot(
+      column.codes(), detail::category_slots(column.categories(), fitted), 0, data.num_rows(),
+      stop_at_unknown, [&data](std::size_t r) { return data.source_row(r); }, write);
 }
 
 void write_strings(detail::ByteWriter& writer, const std::vector<std::string>& strings) {
@@ -184,20 +170,14 @@ Result<Dataset> FittedOrdinalEncoder::transform(const Dataset& data) const {
   for (const EncodedColumn& fitted : columns_) {
     Result<std::size_t> col = find_fitted(data, fitted.column, kOrdinalName);
     if (!col) return std::move(col).error();
-    const std::vector<std::int32_t> slots = slots_by_code(data.column(*col), fitted);
-    std::vector<double> out(detail::storage_rows(data), std::numeric_limits<double>::quiet_NaN());
-    for (std::size_t r = 0; r < data.num_rows(); ++r) {
-      const std::int32_t code = data.code(*col, r);
-      if (code < 0) continue;
-      const std::int32_t slot = slots[static_cast<std::size_t>(code)];
-      if (slot == kUnknownSlot) {
-        if (unknown_ == OrdinalEncoderOptions::Unknown::kError) {
-          return unknown_category(kOrdinalName, data, *col, r,
-                                  "OrdinalEncoderOptions::Unknown::kUseMissing");
-        }
-        continue;
-      }
-      out[data.source_row(r)] = static_cast<double>(slot);
+    std::vector<double> out(data.num_rows(), std::numeric_limits<double>::quiet_NaN());
+    const std::size_t unknown_row = encode_rows(
+        data, *col, fitted, unknown_ == OrdinalEncoderOptions::Unknown::kError,
+        [&out](std::size_t r, std::int32_t slot) { out[r] = static_cast<double>(slot); });
+    if (unknown_row != data.num_rows()) {
+      return detail::unknown_category(kOrdinalName, fitted.column, unknown_row,
+                                      category_at(data, *col, unknown_row),
+                                      "OrdinalEncoderOptions::Unknown::kUseMissing");
     }
     indices.push_back(*col);
     replacements.push_back(Column::float64(fitted.column, std::move(out)));
@@ -264,28 +244,22 @@ Result<FittedOneHotEncoder> OneHotEncoder::fit(const Dataset& train,
 }
 
 Result<Dataset> FittedOneHotEncoder::transform(const Dataset& data) const {
-  const std::size_t rows = detail::storage_rows(data);
+  const std::size_t rows = data.num_rows();
   // The indicator columns that follow (or replace) each column of `data`.
   std::vector<std::vector<Column>> added(data.num_columns());
   std::vector<bool> dropped(data.num_columns(), false);
   for (const EncodedColumn& fitted : columns_) {
     Result<std::size_t> col = find_fitted(data, fitted.column, kOneHotName);
     if (!col) return std::move(col).error();
-    const std::vector<std::int32_t> slots = slots_by_code(data.column(*col), fitted);
     const std::size_t width = fitted.categories.size() + (fitted.other.empty() ? 0 : 1);
     std::vector<std::vector<double>> out(width, std::vector<double>(rows, 0.0));
-    for (std::size_t r = 0; r < data.num_rows(); ++r) {
-      const std::int32_t code = data.code(*col, r);
-      if (code < 0) continue;
-      const std::int32_t slot = slots[static_cast<std::size_t>(code)];
-      if (slot == kUnknownSlot) {
-        if (unknown_ == OneHotEncoderOptions::Unknown::kError) {
-          return unknown_category(kOneHotName, data, *col, r,
-                                  "OneHotEncoderOptions::Unknown::kIgnore");
-        }
-        continue;
-      }
-      out[static_cast<std::size_t>(slot)][data.source_row(r)] = 1.0;
+    const std::size_t unknown_row = encode_rows(
+        data, *col, fitted, unknown_ == OneHotEncoderOptions::Unknown::kError,
+        [&out](std::size_t r, std::int32_t slot) { out[static_cast<std::size_t>(slot)][r] = 1.0; });
+    if (unknown_row != rows) {
+      return detail::unknown_category(kOneHotName, fitted.column, unknown_row,
+                                      category_at(data, *col, unknown_row),
+                                      "OneHotEncoderOptions::Unknown::kIgnore");
     }
     for (std::size_t k = 0; k < width; ++k) {
       const std::string category = k < fitted.categories.size() ? fitted.categories[k] : "other";
@@ -302,7 +276,7 @@ Result<Dataset> FittedOneHotEncoder::transform(const Dataset& data) const {
   }
   std::vector<Column> columns;
   for (std::size_t i = 0; i < data.num_columns(); ++i) {
-    if (!dropped[i]) columns.push_back(data.column(i));
+    if (!dropped[i]) columns.push_back(detail::gather_column(data, i));
     for (Column& column : added[i]) {
       const std::string self =
           "the output column '" + column.name() + "' of column '" + data.column(i).name() + "'";
@@ -314,13 +288,7 @@ Result<Dataset> FittedOneHotEncoder::transform(const Dataset& data) const {
       columns.push_back(std::move(column));
     }
   }
-  Result<Dataset> whole = Dataset::make(std::move(columns), data.target_name());
-  if (!whole || !data.is_view()) return whole;
-  std::vector<std::uint32_t> view_rows(data.num_rows());
-  for (std::size_t r = 0; r < view_rows.size(); ++r) {
-    view_rows[r] = static_cast<std::uint32_t>(data.source_row(r));
-  }
-  return whole->take(view_rows);
+  return Dataset::make(std::move(columns), data.target_name());
 }
 
 std::string FittedOneHotEncoder::to_bytes() const {

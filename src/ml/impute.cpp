@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <numeric>
 #include <string>
 #include <utility>
@@ -110,10 +109,10 @@ Result<ImputeFill> fit_categorical(const Dataset& train, std::size_t col,
 }
 
 Column impute_numeric(const Dataset& data, std::size_t col, double value) {
-  std::vector<double> out(detail::storage_rows(data), std::numeric_limits<double>::quiet_NaN());
-  for (std::size_t r = 0; r < data.num_rows(); ++r) {
+  std::vector<double> out(data.num_rows());
+  for (std::size_t r = 0; r < out.size(); ++r) {
     const double v = data.numeric(col, r);
-    out[data.source_row(r)] = std::isnan(v) ? value : v;
+    out[r] = std::isnan(v) ? value : v;
   }
   return Column::float64(data.column(col).name(), std::move(out));
 }
@@ -124,10 +123,10 @@ Column impute_categorical(const Dataset& data, std::size_t col, const std::strin
   auto found = std::find(categories.begin(), categories.end(), category);
   const auto code = static_cast<std::int32_t>(found - categories.begin());
   if (found == categories.end()) categories.push_back(category);
-  std::vector<std::int32_t> out(detail::storage_rows(data), -1);
-  for (std::size_t r = 0; r < data.num_rows(); ++r) {
+  std::vector<std::int32_t> out(data.num_rows());
+  for (std::size_t r = 0; r < out.size(); ++r) {
     const std::int32_t c = data.code(col, r);
-    out[data.source_row(r)] = c < 0 ? code : c;
+    out[r] = c < 0 ? code : c;
   }
   return Column::categorical(column.name(), std::move(out), std::move(categories));
 }

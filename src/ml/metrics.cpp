@@ -95,6 +95,19 @@ Status check_probability_rows(std::span<const double> probabilities, std::size_t
   return ok_status();
 }
 
+// The arguments of the multiclass probability metrics (roc_auc_ovr, log_loss): at least two
+// classes, a non-empty y_true of labels in [0, num_classes), and a matching row-major matrix of
+// class probabilities whose rows sum to 1.
+Status check_class_probabilities(std::span<const std::int32_t> y_true,
+                                 std::span<const double> probabilities, std::int32_t num_classes) {
+  if (Status s = check_num_classes(num_classes, 2); !s.ok()) return s;
+  if (y_true.empty()) {
+    return invalid_argument("y_true is empty; a metric needs at least one sample");
+  }
+  if (Status s = check_labels(y_true, "y_true", num_classes); !s.ok()) return s;
+  return check_probability_rows(probabilities, y_true.size(), num_classes);
+}
+
 Status check_classification(std::span<const std::int32_t> y_true,
                             std::span<const std::int32_t> y_pred, std::int32_t num_classes) {
   if (Status s = check_num_classes(num_classes, 1); !s.ok()) return s;
@@ -345,13 +358,7 @@ Result<double> roc_auc(std::span<const std::int32_t> y_true, std::span<const dou
 
 Result<double> roc_auc_ovr(std::span<const std::int32_t> y_true,
                            std::span<const double> probabilities, std::int32_t num_classes) {
-  if (Status s = check_num_classes(num_classes, 2); !s.ok()) return s;
-  if (y_true.empty())
-    return invalid_argument("y_true is empty; a metric needs at least one sample");
-  if (Status s = check_labels(y_true, "y_true", num_classes); !s.ok()) return s;
-  if (Status s = check_probability_rows(probabilities, y_true.size(), num_classes); !s.ok()) {
-    return s;
-  }
+  if (Status s = check_class_probabilities(y_true, probabilities, num_classes); !s.ok()) return s;
   const auto k = static_cast<std::size_t>(num_classes);
   std::vector<std::size_t> support(k);
   for (const std::int32_t label : y_true) ++support[static_cast<std::size_t>(label)];
@@ -388,13 +395,7 @@ Result<double> log_loss(std::span<const std::int32_t> y_true, std::span<const do
 
 Result<double> log_loss(std::span<const std::int32_t> y_true, std::span<const double> probabilities,
                         std::int32_t num_classes) {
-  if (Status s = check_num_classes(num_classes, 2); !s.ok()) return s;
-  if (y_true.empty())
-    return invalid_argument("y_true is empty; a metric needs at least one sample");
-  if (Status s = check_labels(y_true, "y_true", num_classes); !s.ok()) return s;
-  if (Status s = check_probability_rows(probabilities, y_true.size(), num_classes); !s.ok()) {
-    return s;
-  }
+  if (Status s = check_class_probabilities(y_true, probabilities, num_classes); !s.ok()) return s;
   const auto k = static_cast<std::size_t>(num_classes);
   double sum = 0.0;
   for (std::size_t i = 0; i < y_true.size(); ++i) {

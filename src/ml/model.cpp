@@ -15,6 +15,8 @@
 
 #include "model_support.hpp"
 #include "trainflow/ml/linear.hpp"
+#include "trainflow/ml/logistic.hpp"
+#include "trainflow/ml/mlp.hpp"
 
 namespace trainflow::ml {
 namespace detail {
@@ -168,6 +170,8 @@ Result<std::shared_ptr<const Model>> load_model(std::string_view bytes) {
   };
   const std::string_view magic = bytes.substr(0, 8);
   if (magic == "TFLINEAR") return load(&LinearModel::from_bytes);
+  if (magic == "TFLOGIST") return load(&LogisticModel::from_bytes);
+  if (magic == "TFMLPNET") return load(&MlpModel::from_bytes);
   return invalid_argument("load_model: not a trainflow model (unknown magic in the first 8 of " +
                           std::to_string(bytes.size()) + " bytes)");
 }

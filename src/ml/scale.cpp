@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -139,9 +138,9 @@ Result<Dataset> FittedScaler::transform(const Dataset& data) const {
       return invalid_argument("FittedScaler::transform: column '" + p.column +
                               "' is categorical but was fitted as numeric");
     }
-    std::vector<double> out(detail::storage_rows(data), std::numeric_limits<double>::quiet_NaN());
-    for (std::size_t r = 0; r < data.num_rows(); ++r) {
-      out[data.source_row(r)] = (data.numeric(*col, r) - p.center) / p.scale + p.offset;
+    std::vector<double> out(data.num_rows());
+    for (std::size_t r = 0; r < out.size(); ++r) {
+      out[r] = detail::scale_value(data.numeric(*col, r), p.center, p.scale, p.offset);
     }
     indices.push_back(*col);
     replacements.push_back(Column::float64(p.column, std::move(out)));

@@ -10,11 +10,15 @@
 #include <vector>
 
 #include "stages_support.hpp"
+#include "trainflow/ml/column_transformer.hpp"
 #include "trainflow/ml/csv.hpp"
 #include "trainflow/ml/encode.hpp"
 #include "trainflow/ml/gate.hpp"
+#include "trainflow/ml/idx.hpp"
 #include "trainflow/ml/impute.hpp"
 #include "trainflow/ml/linear.hpp"
+#include "trainflow/ml/logistic.hpp"
+#include "trainflow/ml/mlp.hpp"
 #include "trainflow/ml/scale.hpp"
 #include "trainflow/ml/split.hpp"
 #include "trainflow/ml/synthetic.hpp"
@@ -409,6 +413,338 @@ StageType linear_regression_type() {
       });
 }
 
+StageType read_idx_type() {
+  return make_stage_type<>(
+      {.name = "read_idx",
+       .doc = "Reads IDX files (plain or gzip; e.g. Fashion-MNIST) into pixel columns and a label",
+       .params =
+           {
+               {.name = "images", .type = ParamType::kString, .doc = "the items file"},
+               {.name = "labels", .type = ParamType::kString, .doc = "the labels file"},
+               {.name = "scale",
+                .type = ParamType::kDouble,
+                .doc = "factor applied to every element",
+                .default_value = IdxOptions{}.scale},
+               {.name = "feature_prefix",
+                .type = ParamType::kString,
+                .doc = "feature j is called <prefix>j",
+                .default_value = IdxOptions{}.feature_prefix},
+               {.name = "target",
+                .type = ParamType::kString,
+                .doc = "the label column's name",
+                .default_value = IdxOptions{}.target},
+               {.name = "class_names",
+                .type = ParamType::kStringList,
+                .doc = "name of each label value; empty: the values themselves",
+                .default_value = std::vector<std::string>{}},
+               int_param("max_rows", "read only the first rows; 0: all", 0, 0, 4294967295.0),
+           },
+       .outputs = {"data"},
+       .output_docs = {"the table"}},
+      [](const Params& p, StageContext&) -> Result<Dataset> {
+        IdxOptions options;
+        options.scale = p.get<double>("scale");
+        options.feature_prefix = p.get<std::string>("feature_prefix");
+        options.target = p.get<std::string>("target");
+        options.class_names = p.get<std::vector<std::string>>("class_names");
+        options.max_rows = static_cast<std::size_t>(p.get<std::int64_t>("max_rows"));
+        return read_idx(p.get<std::string>("images"), p.get<std::string>("labels"), options);
+      });
+}
+
+// column_transformer: one numeric chain and one categorical chain, the common case; C++ code
+// that needs more steps uses ColumnTransformer directly.
+Result<FittedColumnTransformer> fit_column_transformer(const Params& p, const Dataset& train) {
+  NumericStep numeric;
+  numeric.columns = p.get<std::vector<std::string>>("numeric");
+  const std::string& numeric_impute = p.get<std::string>("numeric_impute");
+  if (numeric_impute != "none") {
+    SimpleImputerOptions impute;
+    impute.strategy = numeric_impute == "median"          ? ImputeStrategy::kMedian
+                      : numeric_impute == "most_frequent" ? ImputeStrategy::kMostFrequent
+                      : numeric_impute == "constant"      ? ImputeStrategy::kConstant
+                                                          : ImputeStrategy::kMean;
+    impute.fill_value = p.get<double>("fill_value");
+    numeric.impute = impute;
+  }
+  const std::string& scale = p.get<std::string>("scale");
+  if (scale == "standard") numeric.scale = StandardScalerOptions{};
+  if (scale == "minmax") numeric.scale = MinMaxScalerOptions{};
+  if (scale == "robust") numeric.scale = RobustScalerOptions{};
+
+  CategoricalStep categorical;
+  categorical.columns = p.get<std::vector<std::string>>("categorical");
+  const std::string& categorical_impute = p.get<std::string>("categorical_impute");
+  if (categorical_impute != "none") {
+    SimpleImputerOptions impute;
+    impute.strategy = categorical_impute == "constant" ? ImputeStrategy::kConstant
+                                                       : ImputeStrategy::kMostFrequent;
+    impute.fill_category = p.get<std::string>("fill_category");
+    categorical.impute = impute;
+  }
+  const bool ignore = p.get<std::string>("unknown") == "ignore";
+  if (p.get<std::string>("encode") == "ordinal") {
+    categorical.encode = OrdinalEncoderOptions{
+        .unknown = ignore ? OrdinalEncoderOptions::Unknown::kUseMissing
+                          : OrdinalEncoderOptions::Unknown::kError};
+  } else {
+    OneHotEncoderOptions one_hot;
+    one_hot.unknown = ignore ? OneHotEncoderOptions::Unknown::kIgnore
+                             : OneHotEncoderOptions::Unknown::kError;
+    one_hot.max_categories = static_cast<std::size_t>(p.get<std::int64_t>("max_categories"));
+    categorical.encode = one_hot;
+  }
+
+  ColumnTransformerOptions options;
+  // A chain over "every column of its kind" only when the data has such columns.
+  if (!numeric.columns.empty() || !train.numeric_feature_indices().empty()) {
+    options.steps.emplace_back(std::move(numeric));
+  }
+  if (!categorical.columns.empty() || !train.categorical_feature_indices().empty()) {
+    options.steps.emplace_back(std::move(categorical));
+  }
+  options.remainder =
+      p.get<std::string>("remainder") == "drop" ? Remainder::kDrop : Remainder::kPassthrough;
+  return ColumnTransformer(std::move(options)).fit(train);
+}
+
+StageType column_transformer_type() {
+  return detail::transformer_type<FittedColumnTransformer>(
+      "column_transformer",
+      "Imputes and scales numeric columns and imputes and encodes categorical ones in one fused, "
+      "parallel pass",
+      {
+          {.name = "numeric",
+           .type = ParamType::kStringList,
+           .doc = "numeric columns; empty: every numeric feature column",
+           .default_value = std::vector<std::string>{}},
+          {.name = "numeric_impute",
+           .type = ParamType::kString,
+           .doc = "fill of missing numeric values",
+           .default_value = std::string("mean"),
+           .choices = {"none", "mean", "median", "most_frequent", "constant"}},
+          {.name = "fill_value",
+           .type = ParamType::kDouble,
+           .doc = "numeric fill of numeric_impute constant",
+           .default_value = 0.0},
+          {.name = "scale",
+           .type = ParamType::kString,
+           .doc = "scaling of numeric columns",
+           .default_value = std::string("standard"),
+           .choices = {"none", "standard", "minmax", "robust"}},
+          {.name = "categorical",
+           .type = ParamType::kStringList,
+           .doc = "categorical columns; empty: every categorical feature column",
+           .default_value = std::vector<std::string>{}},
+          {.name = "categorical_impute",
+           .type = ParamType::kString,
+           .doc = "fill of missing categories",
+           .default_value = std::string("most_frequent"),
+           .choices = {"none", "most_frequent", "constant"}},
+          {.name = "fill_category",
+           .type = ParamType::kString,
+           .doc = "categorical fill of categorical_impute constant",
+           .default_value = std::string("missing")},
+          {.name = "encode",
+           .type = ParamType::kString,
+           .doc = "encoding of categorical columns",
+           .default_value = std::string("one_hot"),
+           .choices = {"one_hot", "ordinal"}},
+          {.name = "unknown",
+           .type = ParamType::kString,
+           .doc = "a category unseen in training: error, or ignore (all zeros / NaN)",
+           .default_value = std::string("ignore"),
+           .choices = {"error", "ignore"}},
+          int_param("max_categories", "one_hot: at most this many columns per feature; 0: no limit",
+                    0, 0, 1e9),
+          {.name = "remainder",
+           .type = ParamType::kString,
+           .doc = "columns in no chain: passthrough or drop",
+           .default_value = std::string("passthrough"),
+           .choices = {"passthrough", "drop"}},
+      },
+      fit_column_transformer,
+      [](const FittedColumnTransformer& fitted, const Dataset& data, unsigned threads) {
+        return fitted.transform(data, {.threads = threads});
+      });
+}
+
+StageType logistic_regression_type() {
+  const LogisticRegressionOptions defaults;
+  return detail::model_type(
+      "logistic_regression",
+      "Binary or multinomial logistic regression with an L2 penalty (scikit-learn's objective, "
+      "C = 1/l2)",
+      {
+          {.name = "l2",
+           .type = ParamType::kDouble,
+           .doc = "L2 penalty; scikit-learn's C is 1/l2",
+           .default_value = defaults.l2,
+           .min = 1e-300},
+          int_param("max_iter", "most solver iterations", defaults.max_iter, 1, 1e9),
+          {.name = "tol",
+           .type = ParamType::kDouble,
+           .doc = "stop when the largest gradient component is at most this",
+           .default_value = defaults.tol,
+           .min = 1e-300},
+          {.name = "solver",
+           .type = ParamType::kString,
+           .doc = "lbfgs, or newton for up to 2048 parameters",
+           .default_value = std::string("lbfgs"),
+           .choices = {"lbfgs", "newton"}},
+          {.name = "fit_intercept",
+           .type = ParamType::kBool,
+           .doc = "learn intercepts",
+           .default_value = true},
+      },
+      /*uses_val=*/false,
+      [](const Params& p, StageContext& ctx, const Dataset& train,
+         const Dataset*) -> Result<ModelPtr> {
+        LogisticRegressionOptions options;
+        options.l2 = p.get<double>("l2");
+        options.max_iter = static_cast<std::size_t>(p.get<std::int64_t>("max_iter"));
+        options.tol = p.get<double>("tol");
+        options.solver = p.get<std::string>("solver") == "newton"
+                             ? LogisticRegressionOptions::Solver::kNewton
+                             : LogisticRegressionOptions::Solver::kLbfgs;
+        options.fit_intercept = p.get<bool>("fit_intercept");
+        options.threads = ctx.threads();
+        return detail::share(fit_logistic_regression(train, options));
+      });
+}
+
+std::vector<ParamSpec> mlp_params() {
+  const MlpOptions d;
+  std::vector<std::int64_t> hidden(d.hidden_layers.begin(), d.hidden_layers.end());
+  return {
+      {.name = "hidden_layers",
+       .type = ParamType::kIntList,
+       .doc = "widths of the hidden layers, input side first",
+       .default_value = hidden,
+       .min = 1.0,
+       .max = 16777216.0},
+      {.name = "activation",
+       .type = ParamType::kString,
+       .doc = "hidden activation",
+       .default_value = std::string("relu"),
+       .choices = {"relu", "tanh"}},
+      {.name = "solver",
+       .type = ParamType::kString,
+       .doc = "optimiser",
+       .default_value = std::string("adam"),
+       .choices = {"adam", "sgd"}},
+      {.name = "learning_rate",
+       .type = ParamType::kDouble,
+       .doc = "step size",
+       .default_value = d.learning_rate,
+       .min = 1e-300},
+      {.name = "momentum",
+       .type = ParamType::kDouble,
+       .doc = "sgd momentum",
+       .default_value = d.momentum,
+       .min = 0.0,
+       .max = 1.0},
+      {.name = "nesterov",
+       .type = ParamType::kBool,
+       .doc = "sgd: Nesterov's momentum",
+       .default_value = d.nesterov},
+      {.name = "beta1",
+       .type = ParamType::kDouble,
+       .doc = "adam: first moment decay",
+       .default_value = d.beta1,
+       .min = 0.0,
+       .max = 0.999999999},
+      {.name = "beta2",
+       .type = ParamType::kDouble,
+       .doc = "adam: second moment decay",
+       .default_value = d.beta2,
+       .min = 0.0,
+       .max = 0.999999999},
+      {.name = "epsilon",
+       .type = ParamType::kDouble,
+       .doc = "adam: denominator epsilon",
+       .default_value = d.epsilon,
+       .min = 1e-300},
+      {.name = "l2",
+       .type = ParamType::kDouble,
+       .doc = "L2 penalty on the weights (scikit-learn's alpha)",
+       .default_value = d.l2,
+       .min = 0.0},
+      int_param("batch_size", "rows per minibatch", d.batch_size, 1, 1e9),
+      int_param("max_iter", "most epochs", d.max_epochs, 1, 1e9),
+      {.name = "tol",
+       .type = ParamType::kDouble,
+       .doc = "improvement threshold for stopping",
+       .default_value = d.tol,
+       .min = 0.0},
+      {.name = "early_stopping",
+       .type = ParamType::kBool,
+       .doc = "stop on the validation score (input val, or validation_fraction held out)",
+       .default_value = d.early_stopping},
+      {.name = "validation_fraction",
+       .type = ParamType::kDouble,
+       .doc = "share held out for early stopping when no val input is given",
+       .default_value = d.validation_fraction,
+       .min = 1e-9,
+       .max = 0.999999999},
+      int_param("n_iter_no_change", "epochs without improvement before stopping",
+                d.n_iter_no_change, 1, 1e9),
+      {.name = "shuffle",
+       .type = ParamType::kBool,
+       .doc = "visit rows in a new seeded order every epoch",
+       .default_value = d.shuffle},
+      detail::seed_param(),
+  };
+}
+
+Result<ModelPtr> fit_mlp(const Params& p, StageContext& ctx, const Dataset& train,
+                         const Dataset* val, bool classifier) {
+  MlpOptions options;
+  options.hidden_layers.clear();
+  for (std::int64_t width : p.get<std::vector<std::int64_t>>("hidden_layers")) {
+    options.hidden_layers.push_back(static_cast<std::size_t>(width));
+  }
+  options.activation =
+      p.get<std::string>("activation") == "tanh" ? MlpActivation::kTanh : MlpActivation::kRelu;
+  options.solver = p.get<std::string>("solver") == "sgd" ? MlpSolver::kSgd : MlpSolver::kAdam;
+  options.learning_rate = p.get<double>("learning_rate");
+  options.momentum = p.get<double>("momentum");
+  options.nesterov = p.get<bool>("nesterov");
+  options.beta1 = p.get<double>("beta1");
+  options.beta2 = p.get<double>("beta2");
+  options.epsilon = p.get<double>("epsilon");
+  options.l2 = p.get<double>("l2");
+  options.batch_size = static_cast<std::size_t>(p.get<std::int64_t>("batch_size"));
+  options.max_epochs = static_cast<std::size_t>(p.get<std::int64_t>("max_iter"));
+  options.tol = p.get<double>("tol");
+  options.early_stopping = p.get<bool>("early_stopping");
+  options.validation_fraction = p.get<double>("validation_fraction");
+  options.n_iter_no_change = static_cast<std::size_t>(p.get<std::int64_t>("n_iter_no_change"));
+  options.shuffle = p.get<bool>("shuffle");
+  options.seed = seed_or_stage(p, ctx);
+  options.threads = ctx.threads();
+  return detail::share(classifier ? fit_mlp_classifier(train, options, val)
+                                  : fit_mlp_regressor(train, options, val));
+}
+
+StageType mlp_classifier_type() {
+  return detail::model_type(
+      "mlp_classifier", "Multi-layer perceptron classifier (softmax cross-entropy) on oneDNN",
+      mlp_params(), /*uses_val=*/true,
+      [](const Params& p, StageContext& ctx, const Dataset& train, const Dataset* val) {
+        return fit_mlp(p, ctx, train, val, true);
+      });
+}
+
+StageType mlp_regressor_type() {
+  return detail::model_type(
+      "mlp_regressor", "Multi-layer perceptron regressor (squared error) on oneDNN", mlp_params(),
+      /*uses_val=*/true,
+      [](const Params& p, StageContext& ctx, const Dataset& train, const Dataset* val) {
+        return fit_mlp(p, ctx, train, val, false);
+      });
+}
+
 StageType predict_type() {
   return make_stage_type<ModelPtr, Dataset>(
       {.name = "predict",
@@ -482,10 +818,12 @@ StageType write_csv_type() {
 
 Status register_ml_stages(StageRegistry& registry) {
   using Factory = StageType (*)();
-  for (Factory make : {read_csv_type, synthetic_type, split_type, kfold_type, impute_type,
-                       standard_scaler_type, minmax_scaler_type, robust_scaler_type, one_hot_type,
-                       ordinal_type, linear_regression_type, predict_type, evaluate_type,
-                       gate_type, write_csv_type}) {
+  for (Factory make :
+       {read_csv_type, read_idx_type, synthetic_type, split_type, kfold_type, impute_type,
+        standard_scaler_type, minmax_scaler_type, robust_scaler_type, one_hot_type, ordinal_type,
+        column_transformer_type, linear_regression_type, logistic_regression_type,
+        mlp_classifier_type, mlp_regressor_type, predict_type, evaluate_type, gate_type,
+        write_csv_type}) {
     if (Status status = registry.add(make()); !status.ok()) return status;
   }
   registry.name_type(type_id<Dataset>(), "dataset");
@@ -496,6 +834,7 @@ Status register_ml_stages(StageRegistry& registry) {
   registry.name_type(type_id<FittedScaler>(), "fitted_scaler");
   registry.name_type(type_id<FittedOneHotEncoder>(), "fitted_one_hot");
   registry.name_type(type_id<FittedOrdinalEncoder>(), "fitted_ordinal");
+  registry.name_type(type_id<FittedColumnTransformer>(), "fitted_column_transformer");
   return ok_status();
 }
 

@@ -49,6 +49,15 @@ std::vector<double> values(const Dataset& ds, std::string_view name) {
   return out;
 }
 
+// `out`, the transform of a view of `rows` rows, is not a view: each column holds those rows.
+void expect_exactly_the_views_rows(const Dataset& out, std::size_t rows) {
+  EXPECT_EQ(out.num_rows(), rows);
+  EXPECT_FALSE(out.is_view());
+  for (std::size_t i = 0; i < out.num_columns(); ++i) {
+    EXPECT_EQ(out.column(i).size(), rows) << out.column(i).name();
+  }
+}
+
 // Equal element by element, NaN equal to NaN.
 void expect_same(const std::vector<double>& got, const std::vector<double>& want) {
   ASSERT_EQ(got.size(), want.size());
@@ -115,7 +124,10 @@ TEST(OrdinalEncoderTest, TransformsAViewAtItsRows) {
   const std::vector<std::uint32_t> rows = {4, 0, 1, 4};
   Result<Dataset> out = fitted->transform(train_data().take(rows));
   ASSERT_TRUE(out.has_value()) << out.error().to_string();
-  EXPECT_TRUE(out->is_view());
+  expect_exactly_the_views_rows(*out, rows.size());
+  Result<Dataset> materialized = fitted->transform(train_data().take(rows).materialize());
+  ASSERT_TRUE(materialized.has_value());
+  EXPECT_TRUE(*out == *materialized);
   expect_same(values(*out, "color"), {2, 0, 1, 2});
   expect_same(values(*out, "x"), {5, 1, 2, 5});
 }
@@ -226,7 +238,10 @@ TEST(OneHotEncoderTest, TransformsAViewAtItsRows) {
   const std::vector<std::uint32_t> rows = {4, 0, 3};
   Result<Dataset> out = fitted->transform(train_data().take(rows));
   ASSERT_TRUE(out.has_value()) << out.error().to_string();
-  EXPECT_TRUE(out->is_view());
+  expect_exactly_the_views_rows(*out, rows.size());
+  Result<Dataset> materialized = fitted->transform(train_data().take(rows).materialize());
+  ASSERT_TRUE(materialized.has_value());
+  EXPECT_TRUE(*out == *materialized);
   EXPECT_EQ(out->num_rows(), 3u);
   expect_same(values(*out, "color=red"), {0, 1, 0});
   expect_same(values(*out, "color=blue"), {1, 0, 0});
@@ -329,6 +344,27 @@ TEST(OneHotEncoderTest, BytesRoundTripAndRejectEveryCorruption) {
   EXPECT_FALSE(back->drop_original());
   EXPECT_EQ(back->unknown(), OneHotEncoderOptions::Unknown::kIgnore);
   EXPECT_EQ(back->columns()[0].categories, (std::vector<std::string>{"red"}));
+}
+
+TEST(EncoderTest, UnencodedColumnsOfADatasetThatIsNotAViewAreShared) {
+  const Dataset data = train_data();
+  Result<FittedOrdinalEncoder> ordinal =
+      OrdinalEncoder().fit(data, std::vector<std::string>{"color"});
+  ASSERT_TRUE(ordinal.has_value());
+  Result<Dataset> a = ordinal->transform(data);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->column(1).float64().data(), data.column(1).float64().data());  // x
+  EXPECT_EQ(a->column(2).codes().data(), data.column(2).codes().data());      // size
+  EXPECT_EQ(a->column(3).codes().data(), data.column(3).codes().data());      // the target
+
+  Result<FittedOneHotEncoder> one_hot =
+      OneHotEncoder({.drop_original = false}).fit(data, std::vector<std::string>{"size"});
+  ASSERT_TRUE(one_hot.has_value());
+  Result<Dataset> b = one_hot->transform(data);
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->column(0).codes().data(), data.column(0).codes().data());  // color
+  EXPECT_EQ(b->column(2).codes().data(), data.column(2).codes().data());  // size, kept
+  EXPECT_EQ(b->num_rows(), data.num_rows());
 }
 
 }  // namespace

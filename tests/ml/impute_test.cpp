@@ -124,6 +124,12 @@ TEST(ImputeTest, FitsAndTransformsViews) {
   Result<Dataset> out = fitted->transform(train.take(rows));
   ASSERT_TRUE(out.has_value()) << out.error().to_string();
   EXPECT_EQ(out->num_rows(), 4u);
+  // Not a view: every column holds exactly the view's rows, untouched ones gathered.
+  EXPECT_FALSE(out->is_view());
+  for (std::size_t i = 0; i < out->num_columns(); ++i) EXPECT_EQ(out->column(i).size(), 4u);
+  Result<Dataset> materialized = fitted->transform(train.take(rows).materialize());
+  ASSERT_TRUE(materialized.has_value());
+  EXPECT_TRUE(*out == *materialized);
   EXPECT_EQ(numeric_values(*out, "x"), (std::vector<double>{2, 1, 2, 10}));
   EXPECT_EQ(codes(*out, "c"), (std::vector<std::int32_t>{-1, 1, -1, 0}));
   EXPECT_EQ(out->target_name(), "t");

@@ -402,6 +402,32 @@ TEST(MetricsTest, LogLossErrors) {
             "y_true is empty; a metric needs at least one sample");
 }
 
+TEST(MetricsTest, MulticlassProbabilityMetricsCheckTheirArgumentsAlike) {
+  // roc_auc_ovr and the multiclass log_loss share one argument check: same inputs, same error.
+  struct Case {
+    Labels y;
+    Values p;
+    std::int32_t k;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {Labels{0, 1}, Values{0.5, 0.5, 0.5, 0.5}, 1, "num_classes = 1 must be at least 2"},
+      {Labels{}, Values{}, 2, "y_true is empty; a metric needs at least one sample"},
+      {Labels{0, 2}, Values{0.5, 0.5, 0.5, 0.5}, 2, "y_true[1] = 2 is outside [0, 2)"},
+      {Labels{0, 1}, Values{0.5, 0.5, 0.5}, 2,
+       "probabilities has 3 values; expected y_true.size() * num_classes = 2 * 2 = 4 "
+       "(row-major)"},
+      {Labels{0, 1}, Values{0.5, 0.5, -0.1, 1.1}, 2,
+       "probabilities[2] = -0.1 is not a probability in [0, 1]"},
+      {Labels{0, 1}, Values{0.5, 0.5, 0.3, 0.3}, 2,
+       "probabilities row 1 sums to 0.6, not 1; pass class probabilities"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(invalid_message(roc_auc_ovr(c.y, c.p, c.k)), c.message);
+    EXPECT_EQ(invalid_message(log_loss(c.y, c.p, c.k)), c.message);
+  }
+}
+
 // --- Regression ---
 
 TEST(MetricsTest, RegressionHandComputed) {

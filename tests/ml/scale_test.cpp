@@ -169,6 +169,12 @@ TEST(FittedScalerTest, TransformsViews) {
   Result<Dataset> out = fitted->transform(ds.take(rows));
   ASSERT_TRUE(out.has_value());
   ASSERT_EQ(out->num_rows(), 3u);
+  // Not a view: every column holds exactly the view's rows, untouched ones gathered.
+  EXPECT_FALSE(out->is_view());
+  for (std::size_t i = 0; i < out->num_columns(); ++i) EXPECT_EQ(out->column(i).size(), 3u);
+  Result<Dataset> materialized = fitted->transform(ds.take(rows).materialize());
+  ASSERT_TRUE(materialized.has_value());
+  EXPECT_TRUE(*out == *materialized);
   // Fitted range [2, 3].
   expect_values(values_of(*out, "a"), {2, -1, 2});
   expect_values(values_of(*out, "t"), {1, 0, 1});

@@ -50,12 +50,13 @@ struct OrdinalEncoderOptions {
 
 class FittedOrdinalEncoder {
  public:
-  // A dataset with the same columns in the same order and the same rows (a view stays a view of
-  // the same rows) in which every fitted column is replaced by a float64 column of the same name
-  // holding the index of each row's category in columns()[k].categories; missing values give
-  // NaN, unknown categories NaN or an error (see OrdinalEncoderOptions::unknown). Other columns,
-  // the target included, are shared with `data`, not copied. For a view the new columns have the
-  // length of the underlying columns and hold values only at the view's rows. Fails with
+  // A dataset with the same columns in the same order, of exactly data.num_rows() rows in the
+  // row order of `data`, that is not a view, in which every fitted column is replaced by a
+  // float64 column of the same name holding the index of each row's category in
+  // columns()[k].categories; missing values give NaN, unknown categories NaN or an error (see
+  // OrdinalEncoderOptions::unknown). New columns are computed at the rows of `data` only. Other
+  // columns, the target included, are shared with `data` (not copied) when it is not a view, and
+  // gathered for its rows when it is. Fails with
   // kNotFound naming a fitted column that `data` lacks, kInvalidArgument naming one that is
   // numeric or the target in `data`, and with kError kInvalidArgument naming the column, the row of
   // `data` and the unknown category.
@@ -118,15 +119,15 @@ struct OneHotEncoderOptions {
 
 class FittedOneHotEncoder {
  public:
-  // A dataset with the same rows (a view stays a view of the same rows) in which each fitted
-  // column is followed by, or with drop_original replaced by, one float64 column per kept
-  // category, named "<column>=<category>" in the order of columns()[k].categories, then
-  // "<column>=other" when columns()[k].other is not empty. A row holds 1 in the column of its
-  // category (or in "other" for a bucketed one) and 0 elsewhere; a missing value gives all
-  // zeros, and so does an unknown category with kIgnore. Other columns, the target included,
-  // keep their order and are shared with `data`, not copied. For a view the new columns have the
-  // length of the underlying columns and hold values only at the view's rows.
-  // Fails with kNotFound naming a fitted column that `data` lacks; kInvalidArgument naming one
+  // A dataset of exactly data.num_rows() rows in the row order of `data`, that is not a view,
+  // in which each fitted column is followed by, or with drop_original replaced by, one float64
+  // column per kept category, named "<column>=<category>" in the order of
+  // columns()[k].categories, then "<column>=other" when columns()[k].other is not empty. A row
+  // holds 1 in the column of its category (or in "other" for a bucketed one) and 0 elsewhere; a
+  // missing value gives all zeros, and so does an unknown category with kIgnore. New columns are
+  // computed at the rows of `data` only. Other columns, the target included, keep their order and
+  // are shared with `data` (not copied) when it is not a view, and gathered for its rows when it
+  // is. Fails with kNotFound naming a fitted column that `data` lacks; kInvalidArgument naming one
   // that is numeric or the target in `data`, naming both columns when an output name equals the
   // name of a column of the result (an existing column or another output column), and, with kError,
   // naming the column, the row of `data` and the unknown category.

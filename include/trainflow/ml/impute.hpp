@@ -51,12 +51,13 @@ struct ImputeFill {
 
 class FittedImputer {
  public:
-  // A dataset with the same columns in the same order and the same rows (a view stays a view of
-  // the same rows) in which every fitted column has its missing values filled. Numeric fitted
-  // columns become new float64 columns (float32 ones are widened); categorical fitted columns
-  // stay categorical, with the fill category appended to the dictionary when absent. Other
-  // columns, the target included, are shared with `data`, not copied. For a view the new
-  // columns have the length of the underlying columns and hold values only at the view's rows.
+  // A dataset with the same columns in the same order, of exactly data.num_rows() rows in the
+  // row order of `data`, that is not a view, in which every fitted column has its missing values
+  // filled. Numeric fitted columns become new float64 columns (float32 ones are widened);
+  // categorical fitted columns stay categorical, with the fill category appended to the
+  // dictionary when absent. New columns are computed at the rows of `data` only. Other columns,
+  // the target included, are shared with `data` (not copied) when it is not a view, and gathered
+  // for its rows when it is.
   // Fails with kNotFound naming a fitted column that `data` lacks, kInvalidArgument naming one
   // whose kind (numeric / categorical) differs from the one fitted.
   Result<Dataset> transform(const Dataset& data) const;

@@ -33,11 +33,11 @@ struct ScaleParams {
 
 class FittedScaler {
  public:
-  // A dataset with the same columns in the same order and the same rows (a view stays a view of
-  // the same rows) in which every fitted column is replaced by a new float64 column of mapped
-  // values, computed in one pass; NaN stays NaN. Other columns, the target included, are shared
-  // with `data`, not copied. For a view the new columns have the length of the underlying
-  // columns and hold values only at the view's rows. Fails with kNotFound naming a fitted column
+  // A dataset with the same columns in the same order, of exactly data.num_rows() rows in the
+  // row order of `data`, that is not a view, in which every fitted column is replaced by a new
+  // float64 column of mapped values, computed in one pass over the rows of `data` only; NaN
+  // stays NaN. Other columns, the target included, are shared with `data` (not copied) when it
+  // is not a view, and gathered for its rows when it is. Fails with kNotFound naming a fitted column
   // that `data` lacks, kInvalidArgument naming one that is categorical in `data`.
   Result<Dataset> transform(const Dataset& data) const;
 

@@ -1,0 +1,696 @@
+#include "trainflow/ml/column_transformer.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "column_transform.hpp"
+#include "parallel.hpp"
+
+namespace trainflow::ml {
+namespace {
+
+constexpr std::string_view kMagic = "TFCOLTRF";
+constexpr std::uint32_t kVersion = 1;
+constexpr std::string_view kName = "FittedColumnTransformer";
+constexpr std::string_view kTransform = "FittedColumnTransformer::transform: ";
+
+// Which fitted transforms a serialised step holds.
+constexpr std::uint8_t kHasImputer = 1;
+constexpr std::uint8_t kHasScaler = 2;
+constexpr std::uint8_t kHasOneHot = 4;
+constexpr std::uint8_t kHasOrdinal = 8;
+
+// `status` with its message prefixed by `prefix`.
+Status prefixed(const Status& status, const std::string& prefix) {
+  return {status.code(), prefix + status.message()};
+}
+
+// The indices of a step's columns in `train`, checked like the standalone fit()s do.
+Result<std::vector<std::size_t>> resolve_step(const Dataset& train,
+                                              std::span<const std::string> names, bool categorical,
+                                              const std::string& what) {
+  if (!categorical) {
+    return detail::resolve_columns(train, names, detail::ColumnKind::kNumeric, what);
+  }
+  if (names.empty()) return train.categorical_feature_indices();
+  Result<std::vector<std::size_t>> indices =
+      detail::resolve_columns(train, names, detail::ColumnKind::kAny, what);
+  if (!indices) return indices;
+  for (std::size_t col : *indices) {
+    if (train.column(col).is_numeric()) {
+      return invalid_argument(what + ": column '" + train.column(col).name() + "' is " +
+                              std::string(to_string(train.column(col).type())) +
+                              "; a CategoricalStep takes only categorical columns (use a "
+                              "NumericStep)");
+    }
+  }
+  return indices;
+}
+
+// Fits one step's chain on `part` (the training rows of exactly the step's columns).
+Status fit_chain(const std::variant<NumericStep, CategoricalStep>& step, Dataset part,
+                 std::span<const std::string> names, FittedColumnStep& fitted) {
+  const std::optional<SimpleImputerOptions>& impute = std::visit(
+      [](const auto& s) -> const std::optional<SimpleImputerOptions>& { return s.impute; }, step);
+  if (impute) {
+    Result<FittedImputer> imputer = SimpleImputer(*impute).fit(part, names);
+    if (!imputer) return std::move(imputer).error();
+    Result<Dataset> imputed = imputer->transform(part);
+    if (!imputed) return std::move(imputed).error();
+    part = std::move(*imputed);
+    fitted.imputer = std::move(*imputer);
+  }
+  if (const auto* numeric = std::get_if<NumericStep>(&step)) {
+    Result<FittedScaler> scaler = internal_error("unreachable");
+    if (const auto* standard = std::get_if<StandardScalerOptions>(&numeric->scale)) {
+      scaler = StandardScaler(*standard).fit(part, names);
+    } else if (const auto* min_max = std::get_if<MinMaxScalerOptions>(&numeric->scale)) {
+      scaler = MinMaxScaler(*min_max).fit(part, names);
+    } else if (const auto* robust = std::get_if<RobustScalerOptions>(&numeric->scale)) {
+      scaler = RobustScaler(*robust).fit(part, names);
+    } else {
+      return ok_status();  // std::monostate: no scaling
+    }
+    if (!scaler) return std::move(scaler).error();
+    fitted.scaler = std::move(*scaler);
+    return ok_status();
+  }
+  const auto& categorical = std::get<CategoricalStep>(step);
+  if (const auto* one_hot = std::get_if<OneHotEncoderOptions>(&categorical.encode)) {
+    Result<FittedOneHotEncoder> encoder = OneHotEncoder(*one_hot).fit(part, names);
+    if (!encoder) return std::move(encoder).error();
+    fitted.one_hot = std::move(*encoder);
+  } else {
+    Result<FittedOrdinalEncoder> encoder =
+        OrdinalEncoder(std::get<OrdinalEncoderOptions>(categorical.encode)).fit(part, names);
+    if (!encoder) return std::move(encoder).error();
+    fitted.ordinal = std::move(*encoder);
+  }
+  return ok_status();
+}
+
+// True when `fitted` lists exactly `names`, in order.
+template <class Items, class Name>
+bool same_columns(const Items& items, const std::vector<std::string>& names, Name name_of) {
+  if (items.size() != names.size()) return false;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (name_of(items[i]) != names[i]) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fused pass.
+
+// One output column under construction: a buffer written by the pass, or a column of `data`
+// shared as it is.
+struct Output {
+  std::string name;
+  ColumnType type = ColumnType::kFloat64;
+  std::optional<Column> shared;
+  std::vector<double> f64;
+  std::vector<float> f32;
+  std::vector<std::int32_t> codes;
+  std::vector<std::string> categories;  // of a categorical buffer
+  double initial = 0;                   // the value a float64 buffer starts with
+};
+
+// What the pass does for one input column; writes outputs [out, out + width).
+struct Job {
+  enum class Kind : std::uint8_t {
+    kGather,          // copy the view's rows of the column, any type
+    kNumeric,         // impute and/or scale into float64
+    kImputeCategory,  // codes with missing replaced by fill_code
+    kOrdinal,         // slot as float64
+    kOneHot,          // 1 in output out + slot
+  };
+  Kind kind = Kind::kGather;
+  std::size_t col = 0;
+  std::size_t out = 0;
+  // kNumeric
+  bool impute = false;
+  double fill = 0;
+  const ScaleParams* scale = nullptr;
+  // kImputeCategory
+  std::int32_t fill_code = -1;
+  // kOrdinal, kOneHot
+  detail::CategorySlots slots;
+  bool stop_at_unknown = false;
+  const std::string* fill_category = nullptr;  // the imputed category, or null
+  std::string_view fix;                        // the option that accepts unknown categories
+};
+
+// The first error of a block: a row, and the job that found it.
+struct BlockError {
+  std::size_t row = 0;
+  std::size_t job = 0;
+};
+
+template <class T, class Source>
+void gather(std::span<const T> in, std::vector<T>& out, std::size_t begin, std::size_t end,
+            const Source& source) {
+  for (std::size_t r = begin; r < end; ++r) out[r] = in[source(r)];
+}
+
+template <class T, class Source>
+void numeric(std::span<const T> in, const Job& job, std::vector<double>& out, std::size_t begin,
+             std::size_t end, const Source& source) {
+  const ScaleParams* p = job.scale;
+  for (std::size_t r = begin; r < end; ++r) {
+    double v = static_cast<double>(in[source(r)]);
+    if (job.impute && std::isnan(v)) v = job.fill;
+    if (p != nullptr) v = detail::scale_value(v, p->center, p->scale, p->offset);
+    out[r] = v;
+  }
+}
+
+// Runs `job` on rows [begin, limit); returns the first row with an unknown category, or limit.
+template <class Source>
+std::size_t run_job(const Dataset& data, const Job& job, std::vector<Output>& outputs,
+                    std::size_t begin, std::size_t limit, const Source& source) {
+  const Column& column = data.column(job.col);
+  Output& out = outputs[job.out];
+  switch (job.kind) {
+    case Job::Kind::kGather:
+      switch (column.type()) {
+        case ColumnType::kFloat64: gather(column.float64(), out.f64, begin, limit, source); break;
+        case ColumnType::kFloat32: gather(column.float32(), out.f32, begin, limit, source); break;
+        case ColumnType::kCategorical:
+          gather(column.codes(), out.codes, begin, limit, source);
+          break;
+      }
+      return limit;
+    case Job::Kind::kNumeric:
+      if (column.type() == ColumnType::kFloat32) {
+        numeric(column.float32(), job, out.f64, begin, limit, source);
+      } else {
+        numeric(column.float64(), job, out.f64, begin, limit, source);
+      }
+      return limit;
+    case Job::Kind::kImputeCategory: {
+      const std::span<const std::int32_t> codes = column.codes();
+      for (std::size_t r = begin; r < limit; ++r) {
+        const std::int32_t c = codes[source(r)];
+        out.codes[r] = c < 0 ? job.fill_code : c;
+      }
+      return limit;
+    }
+    case Job::Kind::kOrdinal:
+      return detail::for_each_slot(
+          column.codes(), job.slots, begin, limit, job.stop_at_unknown, source,
+          [&out](std::size_t r, std::int32_t slot) { out.f64[r] = static_cast<double>(slot); });
+    case Job::Kind::kOneHot:
+      return detail::for_each_slot(column.codes(), job.slots, begin, limit, job.stop_at_unknown,
+                                   source, [&outputs, &job](std::size_t r, std::int32_t slot) {
+                                     outputs[job.out + static_cast<std::size_t>(slot)].f64[r] = 1.0;
+                                   });
+  }
+  return limit;
+}
+
+// Runs every job on rows [begin, end); returns the first error in row order (the first job in
+// output order within a row).
+template <class Source>
+std::optional<BlockError> run_block(const Dataset& data, const std::vector<Job>& jobs,
+                                    std::vector<Output>& outputs, std::size_t begin,
+                                    std::size_t end, const Source& source) {
+  std::optional<BlockError> first;
+  std::size_t limit = end;  // rows at or after an error found so far cannot be earlier errors
+  for (std::size_t j = 0; j < jobs.size(); ++j) {
+    const std::size_t row = run_job(data, jobs[j], outputs, begin, limit, source);
+    if (row < limit) {
+      first = BlockError{row, j};
+      limit = row;
+    }
+  }
+  return first;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// ColumnTransformer
+
+Result<FittedColumnTransformer> ColumnTransformer::fit(const Dataset& train) const {
+  FittedColumnTransformer fitted;
+  for (std::size_t i = 0; i < train.num_columns(); ++i) {
+    fitted.input_columns_.push_back(train.column(i).name());
+  }
+  fitted.target_ = train.target_name();
+  fitted.remainder_ = options_.remainder;
+  std::unordered_map<std::string, std::size_t> owner;  // column -> the step that names it
+  for (std::size_t k = 0; k < options_.steps.size(); ++k) {
+    const auto& step = options_.steps[k];
+    const bool categorical = std::holds_alternative<CategoricalStep>(step);
+    const std::string what = "ColumnTransformer: step " + std::to_string(k);
+    const std::vector<std::string>& named = std::visit(
+        [](const auto& s) -> const std::vector<std::string>& { return s.columns; }, step);
+    Result<std::vector<std::size_t>> indices = resolve_step(train, named, categorical, what);
+    if (!indices) return std::move(indices).error();
+    FittedColumnStep fitted_step;
+    fitted_step.categorical = categorical;
+    for (std::size_t col : *indices) {
+      const std::string& name = train.column(col).name();
+      const auto [at, inserted] = owner.emplace(name, k);
+      if (!inserted) {
+        return invalid_argument("ColumnTransformer: column '" + name + "' is in step " +
+                                std::to_string(at->second) + " and in step " + std::to_string(k) +
+                                "; a column may be in one step only");
+      }
+      fitted_step.columns.push_back(name);
+    }
+    if (!fitted_step.columns.empty()) {
+      Result<Dataset> part = train.select_columns(fitted_step.columns);
+      if (!part) return std::move(part).error();
+      Status status = fit_chain(step, std::move(*part), fitted_step.columns, fitted_step);
+      if (!status.ok()) return prefixed(status, what + ": ");
+    }
+    fitted.steps_.push_back(std::move(fitted_step));
+  }
+  if (Status status = fitted.build("ColumnTransformer"); !status.ok()) return status;
+  return fitted;
+}
+
+// ---------------------------------------------------------------------------------------------
+// FittedColumnTransformer
+
+Status FittedColumnTransformer::build(std::string_view what) {
+  const std::string where = std::string(what) + ": ";
+  std::unordered_map<std::string_view, std::size_t> input_index;
+  for (std::size_t i = 0; i < input_columns_.size(); ++i) {
+    if (!input_index.emplace(input_columns_[i], i).second) {
+      return invalid_argument(where + "the training column '" + input_columns_[i] +
+                              "' is listed twice");
+    }
+  }
+  step_of_input_.assign(input_columns_.size(), kRemainder);
+  if (!target_.empty()) {
+    const auto found = input_index.find(target_);
+    if (found == input_index.end()) {
+      return invalid_argument(where + "the target '" + target_ + "' is not a training column");
+    }
+    step_of_input_[found->second] = kTarget;
+  }
+  for (std::size_t k = 0; k < steps_.size(); ++k) {
+    const FittedColumnStep& step = steps_[k];
+    const std::string bad = where + "step " + std::to_string(k) + " ";
+    for (const std::string& name : step.columns) {
+      const auto found = input_index.find(name);
+      if (found == input_index.end()) {
+        return invalid_argument(bad + "names '" + name + "', which is not a training column");
+      }
+      if (step_of_input_[found->second] != kRemainder) {
+        return invalid_argument(bad + "names '" + name +
+                                "', which is the target or in another step");
+      }
+      step_of_input_[found->second] = static_cast<std::int64_t>(k);
+    }
+    const auto column_of = [](const auto& item) -> const std::string& { return item.column; };
+    bool consistent = true;
+    if (step.columns.empty()) {
+      consistent = !step.imputer && !step.scaler && !step.one_hot && !step.ordinal;
+    } else {
+      if (step.imputer) {
+        consistent = same_columns(step.imputer->fills(), step.columns, column_of);
+        for (const ImputeFill& fill : step.imputer->fills()) {
+          consistent = consistent && fill.categorical == step.categorical;
+        }
+      }
+      if (step.categorical) {
+        consistent =
+            consistent && !step.scaler && (step.one_hot.has_value() != step.ordinal.has_value());
+        if (step.one_hot) {
+          consistent = consistent && same_columns(step.one_hot->columns(), step.columns, column_of);
+        }
+        if (step.ordinal) {
+          consistent = consistent && same_columns(step.ordinal->columns(), step.columns, column_of);
+        }
+      } else {
+        consistent = consistent && !step.one_hot && !step.ordinal &&
+                     (!step.scaler || same_columns(step.scaler->params(), step.columns, column_of));
+      }
+    }
+    if (!consistent) {
+      return invalid_argument(bad + "has fitted transforms that do not match its columns");
+    }
+  }
+
+  // The output names, each described, to name both columns of a collision.
+  output_columns_.clear();
+  std::unordered_map<std::string, std::string> origin;
+  const auto add = [&](std::string name, std::string description) -> Status {
+    const auto [at, inserted] = origin.emplace(name, description);
+    if (!inserted) {
+      return invalid_argument(where + description + " has the name of " + at->second +
+                              "; rename a column or category before encoding");
+    }
+    output_columns_.push_back(std::move(name));
+    return ok_status();
+  };
+  for (std::size_t i = 0; i < input_columns_.size(); ++i) {
+    const std::string& name = input_columns_[i];
+    const std::int64_t k = step_of_input_[i];
+    Status status;
+    if (k == kTarget || (k == kRemainder && remainder_ == Remainder::kPassthrough)) {
+      status = add(name, "the column '" + name + "'");
+    } else if (k >= 0) {
+      const FittedColumnStep& step = steps_[static_cast<std::size_t>(k)];
+      if (!step.one_hot) {
+        status = add(name, "the column '" + name + "'");
+      } else {
+        if (!step.one_hot->drop_original()) status = add(name, "the column '" + name + "'");
+        const auto& encoded = step.one_hot->columns();
+        const auto found = std::find_if(encoded.begin(), encoded.end(),
+                                        [&](const EncodedColumn& e) { return e.column == name; });
+        std::vector<std::string> names;
+        for (const std::string& category : found->categories) names.push_back(category);
+        if (!found->other.empty()) names.emplace_back("other");
+        for (const std::string& category : names) {
+          if (!status.ok()) break;
+          std::string output = name + "=" + category;
+          const std::string description =
+              "the output column '" + output + "' of column '" + name + "'";
+          status = add(std::move(output), description);
+        }
+      }
+    }
+    if (!status.ok()) return status;
+  }
+  return ok_status();
+}
+
+Result<Dataset> FittedColumnTransformer::transform(const Dataset& data,
+                                                   const ColumnTransformOptions& options) const {
+  if (options.threads == 0) {
+    return invalid_argument(std::string(kTransform) +
+                            "ColumnTransformOptions::threads is 0; use 1 or more threads");
+  }
+  if (options.block_rows == 0) {
+    return invalid_argument(std::string(kTransform) +
+                            "ColumnTransformOptions::block_rows is 0; use 1 or more rows");
+  }
+  const std::size_t n = data.num_rows();
+  const bool view = data.is_view();
+  std::vector<Output> outputs;
+  std::vector<Job> jobs;
+  std::string result_target;
+
+  // An unchanged column of `data`: shared, or gathered by the pass.
+  const auto keep = [&](std::size_t col) {
+    const Column& column = data.column(col);
+    Output out;
+    out.name = column.name();
+    out.type = column.type();
+    if (view) {
+      out.categories = column.categories();
+      Job job;
+      job.kind = Job::Kind::kGather;
+      job.col = col;
+      job.out = outputs.size();
+      jobs.push_back(std::move(job));
+    } else {
+      out.shared = column;
+    }
+    outputs.push_back(std::move(out));
+  };
+  const auto float64_output = [&](std::string name, double initial) {
+    Output out;
+    out.name = std::move(name);
+    out.initial = initial;
+    outputs.push_back(std::move(out));
+  };
+
+  for (std::size_t i = 0; i < input_columns_.size(); ++i) {
+    const std::string& name = input_columns_[i];
+    const std::int64_t k = step_of_input_[i];
+    const std::optional<std::size_t> col = data.find(name);
+    if (k == kTarget) {
+      if (col) {
+        keep(*col);
+        result_target = name;
+      }
+      continue;
+    }
+    if (k == kRemainder) {
+      if (remainder_ == Remainder::kDrop) continue;
+      if (!col) {
+        return not_found(std::string(kTransform) + "the dataset has no column '" + name +
+                         "', which the transformer passes through (Remainder::kPassthrough)");
+      }
+      keep(*col);
+      continue;
+    }
+    const FittedColumnStep& step = steps_[static_cast<std::size_t>(k)];
+    if (!col) {
+      return not_found(std::string(kTransform) + "the dataset has no column '" + name +
+                       "', which the transformer was fitted on");
+    }
+    const Column& column = data.column(*col);
+    if (column.is_numeric() == step.categorical) {
+      return invalid_argument(std::string(kTransform) + "column '" + name + "' is " +
+                              std::string(to_string(column.type())) + " but was fitted as " +
+                              (step.categorical ? "categorical" : "numeric"));
+    }
+    const auto position = static_cast<std::size_t>(
+        std::find(step.columns.begin(), step.columns.end(), name) - step.columns.begin());
+    const ImputeFill* fill = step.imputer ? &step.imputer->fills()[position] : nullptr;
+
+    if (!step.categorical) {
+      if (fill == nullptr && !step.scaler) {
+        keep(*col);
+        continue;
+      }
+      Job job;
+      job.kind = Job::Kind::kNumeric;
+      job.col = *col;
+      job.out = outputs.size();
+      job.impute = fill != nullptr;
+      job.fill = fill != nullptr ? fill->value : 0;
+      job.scale = step.scaler ? &step.scaler->params()[position] : nullptr;
+      jobs.push_back(std::move(job));
+      float64_output(name, 0);
+      continue;
+    }
+
+    if (data.target_index() == col) {
+      return invalid_argument(std::string(kTransform) + "column '" + name +
+                              "' is the target of the dataset; targets are never transformed");
+    }
+    if (step.one_hot && !step.one_hot->drop_original()) {
+      if (fill == nullptr) {
+        keep(*col);
+      } else {
+        // The imputed column, as FittedImputer::transform makes it.
+        Output out;
+        out.name = name;
+        out.type = ColumnType::kCategorical;
+        out.categories = column.categories();
+        const auto found = std::find(out.categories.begin(), out.categories.end(), fill->category);
+        Job job;
+        job.kind = Job::Kind::kImputeCategory;
+        job.col = *col;
+        job.out = outputs.size();
+        job.fill_code = static_cast<std::int32_t>(found - out.categories.begin());
+        if (found == out.categories.end()) out.categories.push_back(fill->category);
+        jobs.push_back(std::move(job));
+        outputs.push_back(std::move(out));
+      }
+    }
+    const EncodedColumn& encoded =
+        step.one_hot ? step.one_hot->columns()[position] : step.ordinal->columns()[position];
+    Job job;
+    job.col = *col;
+    job.out = outputs.size();
+    job.fill_category = fill != nullptr ? &fill->category : nullptr;
+    job.slots = detail::category_slots(column.categories(), encoded, job.fill_category);
+    if (step.one_hot) {
+      job.kind = Job::Kind::kOneHot;
+      job.stop_at_unknown = step.one_hot->unknown() == OneHotEncoderOptions::Unknown::kError;
+      job.fix = "OneHotEncoderOptions::Unknown::kIgnore";
+      for (const std::string& category : encoded.categories)
+        float64_output(name + "=" + category, 0);
+      if (!encoded.other.empty()) float64_output(name + "=other", 0);
+    } else {
+      job.kind = Job::Kind::kOrdinal;
+      job.stop_at_unknown = step.ordinal->unknown() == OrdinalEncoderOptions::Unknown::kError;
+      job.fix = "OrdinalEncoderOptions::Unknown::kUseMissing";
+      float64_output(name, std::numeric_limits<double>::quiet_NaN());
+    }
+    jobs.push_back(std::move(job));
+  }
+
+  // Allocate the buffers, spread over the threads (the first touch of fresh pages is most of
+  // the cost of a large allocation).
+  detail::parallel_blocks(options.threads, outputs.size(), 1, [&](std::size_t o, std::size_t) {
+    Output& out = outputs[o];
+    if (out.shared) return;
+    switch (out.type) {
+      case ColumnType::kFloat64: out.f64.assign(n, out.initial); break;
+      case ColumnType::kFloat32: out.f32.resize(n); break;
+      case ColumnType::kCategorical: out.codes.resize(n); break;
+    }
+  });
+
+  // The pass. Blocks after the first failing one are skipped: their outcome cannot matter.
+  const std::size_t block = options.block_rows;
+  const std::size_t num_blocks = n / block + (n % block != 0 ? 1 : 0);
+  std::vector<std::optional<BlockError>> errors(num_blocks);
+  std::atomic<std::size_t> first_failed{num_blocks};
+  if (!jobs.empty()) {
+    detail::parallel_blocks(options.threads, n, block, [&](std::size_t begin, std::size_t end) {
+      const std::size_t b = begin / block;
+      if (b > first_failed.load(std::memory_order_relaxed)) return;
+      std::optional<BlockError> error;
+      if (view) {
+        error = run_block(data, jobs, outputs, begin, end,
+                          [&data](std::size_t r) { return data.source_row(r); });
+      } else {
+        error = run_block(data, jobs, outputs, begin, end, [](std::size_t r) { return r; });
+      }
+      if (error) {
+        errors[b] = error;
+        std::size_t seen = first_failed.load(std::memory_order_relaxed);
+        while (b < seen && !first_failed.compare_exchange_weak(seen, b)) {
+        }
+      }
+    });
+  }
+  for (const std::optional<BlockError>& error : errors) {
+    if (!error) continue;
+    const Job& job = jobs[error->job];
+    const Column& column = data.column(job.col);
+    const std::int32_t code = data.code(job.col, error->row);
+    const std::string& category =
+        code < 0 ? *job.fill_category : column.categories()[static_cast<std::size_t>(code)];
+    return detail::unknown_category(kName, column.name(), error->row, category, job.fix);
+  }
+
+  std::vector<Column> columns;
+  columns.reserve(outputs.size());
+  for (Output& out : outputs) {
+    if (out.shared) {
+      columns.push_back(std::move(*out.shared));
+      continue;
+    }
+    switch (out.type) {
+      case ColumnType::kFloat64:
+        columns.push_back(Column::float64(std::move(out.name), std::move(out.f64)));
+        break;
+      case ColumnType::kFloat32:
+        columns.push_back(Column::float32(std::move(out.name), std::move(out.f32)));
+        break;
+      case ColumnType::kCategorical:
+        columns.push_back(Column::categorical(std::move(out.name), std::move(out.codes),
+                                              std::move(out.categories)));
+        break;
+    }
+  }
+  return Dataset::make(std::move(columns), result_target);
+}
+
+std::string FittedColumnTransformer::to_bytes() const {
+  detail::ByteWriter writer(kMagic, kVersion);
+  writer.u8(static_cast<std::uint8_t>(remainder_));
+  writer.str(target_);
+  writer.u32(static_cast<std::uint32_t>(input_columns_.size()));
+  for (const std::string& name : input_columns_) writer.str(name);
+  writer.u32(static_cast<std::uint32_t>(steps_.size()));
+  for (const FittedColumnStep& step : steps_) {
+    writer.u8(step.categorical ? 1 : 0);
+    writer.u32(static_cast<std::uint32_t>(step.columns.size()));
+    for (const std::string& name : step.columns) writer.str(name);
+    std::uint8_t parts = 0;
+    if (step.imputer) parts |= kHasImputer;
+    if (step.scaler) parts |= kHasScaler;
+    if (step.one_hot) parts |= kHasOneHot;
+    if (step.ordinal) parts |= kHasOrdinal;
+    writer.u8(parts);
+    if (step.imputer) writer.str(step.imputer->to_bytes());
+    if (step.scaler) writer.str(step.scaler->to_bytes());
+    if (step.one_hot) writer.str(step.one_hot->to_bytes());
+    if (step.ordinal) writer.str(step.ordinal->to_bytes());
+  }
+  return std::move(writer).finish();
+}
+
+namespace {
+
+// Reads one nested fitted transform written with its own to_bytes(); fails the reader when the
+// nested bytes are rejected.
+template <class Fitted>
+std::optional<Fitted> read_fitted(detail::ByteReader& reader) {
+  const std::string bytes = reader.str();
+  if (reader.failed()) return std::nullopt;
+  Result<Fitted> fitted = Fitted::from_bytes(bytes);
+  if (!fitted) {
+    reader.fail();
+    return std::nullopt;
+  }
+  return std::move(*fitted);
+}
+
+// Reads a count of strings, each at least 4 bytes long, then the strings.
+std::vector<std::string> read_names(detail::ByteReader& reader) {
+  const std::uint32_t count = reader.u32();
+  if (count > reader.remaining() / 4) reader.fail();
+  std::vector<std::string> names;
+  for (std::uint32_t i = 0; i < count && !reader.failed(); ++i) names.push_back(reader.str());
+  return names;
+}
+
+}  // namespace
+
+Result<FittedColumnTransformer> FittedColumnTransformer::from_bytes(std::string_view bytes) {
+  Result<detail::ByteReader> opened = detail::ByteReader::open(bytes, kMagic, kVersion, kName);
+  if (!opened) return std::move(opened).error();
+  detail::ByteReader& reader = *opened;
+  FittedColumnTransformer fitted;
+  const std::uint8_t remainder = reader.u8();
+  if (remainder > static_cast<std::uint8_t>(Remainder::kDrop)) reader.fail();
+  fitted.remainder_ = static_cast<Remainder>(remainder);
+  fitted.target_ = reader.str();
+  fitted.input_columns_ = read_names(reader);
+  const std::uint32_t count = reader.u32();
+  // Each step takes at least 1 + 4 + 1 bytes: bound the count before allocating.
+  if (count > reader.remaining() / 6) reader.fail();
+  for (std::uint32_t k = 0; k < count && !reader.failed(); ++k) {
+    FittedColumnStep step;
+    const std::uint8_t categorical = reader.u8();
+    if (categorical > 1) reader.fail();
+    step.categorical = categorical == 1;
+    step.columns = read_names(reader);
+    const std::uint8_t parts = reader.u8();
+    if (parts > (kHasImputer | kHasScaler | kHasOneHot | kHasOrdinal)) reader.fail();
+    if (!reader.failed() && (parts & kHasImputer) != 0) {
+      step.imputer = read_fitted<FittedImputer>(reader);
+    }
+    if (!reader.failed() && (parts & kHasScaler) != 0) {
+      step.scaler = read_fitted<FittedScaler>(reader);
+    }
+    if (!reader.failed() && (parts & kHasOneHot) != 0) {
+      step.one_hot = read_fitted<FittedOneHotEncoder>(reader);
+    }
+    if (!reader.failed() && (parts & kHasOrdinal) != 0) {
+      step.ordinal = read_fitted<FittedOrdinalEncoder>(reader);
+    }
+    fitted.steps_.push_back(std::move(step));
+  }
+  if (Status status = reader.finish(kName); !status.ok()) return status;
+  if (Status status = fitted.build(std::string(kName) + "::from_bytes"); !status.ok()) {
+    return status;
+  }
+  return fitted;
+}
+
+}  // namespace trainflow::ml
