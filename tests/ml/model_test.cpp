@@ -14,6 +14,9 @@
 #include "testing/ml.hpp"
 #include "trainflow/ml/evaluate.hpp"
 #include "trainflow/ml/linear.hpp"
+#include "trainflow/ml/logistic.hpp"
+#include "trainflow/ml/mlp.hpp"
+#include "trainflow/ml/synthetic.hpp"
 
 namespace trainflow::ml {
 namespace {
@@ -188,6 +191,30 @@ TEST(LoadModelTest, ReadsALinearModelAndRejectsUnknownBytes) {
   ASSERT_FALSE(junk.has_value());
   EXPECT_EQ(junk.error().code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(load_model("").has_value());
+}
+
+TEST(LoadModelTest, ReadsEveryKindOfModelWithBitIdenticalPredictions) {
+  Result<SyntheticData> synth =
+      make_synthetic({.rows = 300, .categorical_features = 0, .classes = 3, .seed = 4});
+  ASSERT_TRUE(synth.has_value());
+  const Dataset& ds = synth->data;
+  Result<LogisticModel> logistic = fit_logistic_regression(ds);
+  Result<MlpModel> mlp = fit_mlp_classifier(ds, {.hidden_layers = {8}, .max_epochs = 5});
+  ASSERT_TRUE(logistic.has_value() && mlp.has_value());
+  for (const Model* model : {static_cast<const Model*>(&*logistic), static_cast<const Model*>(&*mlp)}) {
+    Result<std::shared_ptr<const Model>> loaded = load_model(model->to_bytes());
+    ASSERT_TRUE(loaded.has_value()) << loaded.error().message();
+    EXPECT_EQ((*loaded)->kind(), model->kind());
+    Result<Predictions> a = model->predict(ds);
+    Result<Predictions> b = (*loaded)->predict(ds);
+    ASSERT_TRUE(a.has_value() && b.has_value());
+    EXPECT_EQ(a->labels, b->labels);
+    EXPECT_TRUE(a->probabilities.cwiseEqual(b->probabilities).all()) << model->kind();
+    // A flipped byte is never read as a model.
+    std::string bytes = model->to_bytes();
+    bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x10);
+    EXPECT_FALSE(load_model(bytes).has_value());
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "testing/printers.hpp"
 #include "trainflow/exec/executor.hpp"
+#include "trainflow/ml/csv.hpp"
 #include "trainflow/ml/dataset.hpp"
 #include "trainflow/ml/encode.hpp"
 #include "trainflow/ml/impute.hpp"
@@ -143,10 +144,11 @@ TEST(DefaultRegistryTest, HoldsTheBuiltInStagesSortedWithValidDeclarations) {
   std::vector<std::string> names;
   for (const StageType* type : default_registry().types()) names.push_back(type->name);
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
-  for (const char* expected : {"read_csv", "synthetic", "split", "kfold", "impute",
-                               "standard_scaler", "minmax_scaler", "robust_scaler", "one_hot",
-                               "ordinal", "linear_regression", "predict", "evaluate", "gate",
-                               "write_csv"}) {
+  for (const char* expected :
+       {"read_csv", "read_idx", "synthetic", "split", "kfold", "impute", "standard_scaler",
+        "minmax_scaler", "robust_scaler", "one_hot", "ordinal", "column_transformer",
+        "linear_regression", "logistic_regression", "mlp_classifier", "mlp_regressor", "predict",
+        "evaluate", "gate", "write_csv"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
   }
   for (const StageType* type : default_registry().types()) {
@@ -267,6 +269,76 @@ TEST_P(RegistryPipelineTest, AFailingGateFailsTheRunWithTheOffendingValue) {
   EXPECT_NE(report.error().message().find("gate failed: r2 = "), std::string::npos)
       << report.error().message();
   EXPECT_NE(report.error().message().find("required (>= 1.5)"), std::string::npos);
+}
+
+// synthetic (classification, categorical features, missing values) -> split (stratified) ->
+// column_transformer on train, val and test -> logistic_regression and mlp_classifier (early
+// stopping on val) -> evaluate each on test; predict writes the test predictions to CSV.
+TEST_P(RegistryPipelineTest, ClassificationModelsTrainInParallelFromRegisteredStages) {
+  StageRegistry& r = default_registry();
+  Graph graph{"churn"};
+  const auto add = [&](std::string_view type, std::string name,
+                       std::vector<std::pair<std::string, ParamValue>> params,
+                       std::vector<std::string> optional = {}) {
+    Result<StageSpec> spec = r.instantiate(type, std::move(name), std::move(params), optional);
+    EXPECT_TRUE(spec.has_value()) << spec.error().message();
+    spec->threads = 2;
+    return graph.add_stage(std::move(*spec));
+  };
+  const std::string csv = ::testing::TempDir() + "registry_predictions.csv";
+  const StageId data = add("synthetic", "data",
+                           {{"rows", std::int64_t{3000}},
+                            {"classes", std::int64_t{3}},
+                            {"missing_rate", 0.05},
+                            {"seed", std::int64_t{5}}});
+  const StageId split = add("split", "split",
+                            {{"test_fraction", 0.2}, {"val_fraction", 0.1}, {"stratify", true}});
+  const StageId features = add("column_transformer", "features", {}, {"val", "test"});
+  const StageId logistic = add("logistic_regression", "logistic", {{"l2", 1.0}});
+  const StageId mlp = add("mlp_classifier", "mlp",
+                          {{"hidden_layers", std::vector<std::int64_t>{16}},
+                           {"max_iter", std::int64_t{30}},
+                           {"early_stopping", true},
+                           {"seed", std::int64_t{3}}},
+                          {"val"});
+  const StageId score_logistic = add("evaluate", "score_logistic", {});
+  const StageId score_mlp = add("evaluate", "score_mlp", {});
+  const StageId predict = add("predict", "predict", {});
+  const StageId write = add("write_csv", "write", {{"path", csv}});
+  graph.connect({data, 0}, {split, 0});
+  for (std::uint32_t port = 0; port < 3; ++port) graph.connect({split, port}, {features, port});
+  graph.connect({features, 0}, {logistic, 0});
+  graph.connect({features, 0}, {mlp, 0});
+  graph.connect({features, 1}, {mlp, 1});
+  graph.connect({logistic, 0}, {score_logistic, 0});
+  graph.connect({features, 2}, {score_logistic, 1});
+  graph.connect({mlp, 0}, {score_mlp, 0});
+  graph.connect({features, 2}, {score_mlp, 1});
+  graph.connect({logistic, 0}, {predict, 0});
+  graph.connect({features, 2}, {predict, 1});
+  graph.connect({predict, 0}, {write, 0});
+
+  Executor executor{{.threads = GetParam()}};
+  const RunReport report = executor.run(graph, {.seed = 1});
+  ASSERT_TRUE(report.ok()) << report.error().message();
+  const Metrics& lr = report.output({score_logistic, 0})->get<Metrics>();
+  const Metrics& nn = report.output({score_mlp, 0})->get<Metrics>();
+  for (const Metrics* m : {&lr, &nn}) {
+    EXPECT_GT(m->at("accuracy"), 0.85);
+    EXPECT_GT(m->at("roc_auc"), 0.95);
+    EXPECT_TRUE(m->contains("log_loss") && m->contains("f1"));
+  }
+  // 600 test rows: the target, the prediction and three class probabilities.
+  Result<Dataset> written = ml::read_csv(csv, {.target = "target"});
+  ASSERT_TRUE(written.has_value()) << written.error().message();
+  EXPECT_EQ(written->num_rows(), 600u);
+  ASSERT_EQ(written->num_columns(), 5u);
+  EXPECT_EQ(written->column(1).name(), "prediction");
+  EXPECT_EQ(written->column(4).name(), "proba_class2");
+  for (std::size_t row = 0; row < written->num_rows(); ++row) {
+    EXPECT_NEAR(written->numeric(2, row) + written->numeric(3, row) + written->numeric(4, row), 1.0,
+                1e-12);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, RegistryPipelineTest, ::testing::Values(1u, 2u, 4u, 8u),
