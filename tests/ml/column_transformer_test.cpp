@@ -74,24 +74,9 @@ Dataset random_data(std::size_t n, std::uint64_t seed) {
                      "t");
 }
 
-std::vector<std::string> names(const Dataset& ds) {
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i < ds.num_columns(); ++i) out.push_back(ds.column(i).name());
-  return out;
-}
-
-std::vector<double> values(const Dataset& ds, std::string_view name) {
-  std::vector<double> out;
-  const std::optional<std::size_t> col = ds.find(name);
-  EXPECT_TRUE(col.has_value()) << name;
-  if (!col) return out;
-  for (std::size_t r = 0; r < ds.num_rows(); ++r) out.push_back(ds.numeric(*col, r));
-  return out;
-}
-
 // Same names, types, dictionaries, target and bit patterns of every value, row by row.
 void expect_bit_identical(const Dataset& got, const Dataset& want) {
-  ASSERT_EQ(names(got), names(want));
+  ASSERT_EQ(names_of(got), names_of(want));
   ASSERT_EQ(got.num_rows(), want.num_rows());
   EXPECT_EQ(got.target_name(), want.target_name());
   for (std::size_t i = 0; i < got.num_columns(); ++i) {
@@ -198,7 +183,7 @@ TEST(ColumnTransformerTest, TrainingIdentities) {
   const FittedColumnTransformer fitted = fit_or_die(mixed_options(), train);
   const Dataset out = *must(fitted.transform(train, {.threads = 2, .block_rows = 300}));
   for (const char* name : {"a", "b"}) {
-    const std::vector<double> v = values(out, name);
+    const std::vector<double> v = values_of(out, name);
     double sum = 0;
     for (double x : v) sum += x;
     const double mean = sum / static_cast<double>(v.size());
@@ -207,7 +192,7 @@ TEST(ColumnTransformerTest, TrainingIdentities) {
     EXPECT_NEAR(mean, 0, 1e-12) << name;
     EXPECT_NEAR(squares / static_cast<double>(v.size()), 1, 1e-12) << name;
   }
-  const std::vector<double> c = values(out, "c");
+  const std::vector<double> c = values_of(out, "c");
   EXPECT_EQ(*std::min_element(c.begin(), c.end()), 0);
   EXPECT_EQ(*std::max_element(c.begin(), c.end()), 1);
   // Imputed, so every row has exactly one indicator set: 3 kept categories and "other".
@@ -238,25 +223,25 @@ TEST(ColumnTransformerTest, HandComputedSmallCase) {
             (std::vector<std::string>{"x", "p=u", "p=v", "p=none", "keep", "y"}));
   // x: mean 3 fills row 1, range [1, 5]: (x - 1) / 4. keep: range [6, 9].
   const Dataset out = *must(fitted.transform(train));
-  EXPECT_EQ(names(out), fitted.output_columns());
-  EXPECT_EQ(values(out, "x"), (std::vector<double>{0, 0.5, 0.5, 1}));
-  EXPECT_EQ(values(out, "p=u"), (std::vector<double>{1, 0, 0, 1}));
-  EXPECT_EQ(values(out, "p=v"), (std::vector<double>{0, 1, 0, 0}));
-  EXPECT_EQ(values(out, "p=none"), (std::vector<double>{0, 0, 1, 0}));
-  EXPECT_EQ(values(out, "keep"), (std::vector<double>{1, 2.0 / 3, 1.0 / 3, 0}));
+  EXPECT_EQ(names_of(out), fitted.output_columns());
+  EXPECT_EQ(values_of(out, "x"), (std::vector<double>{0, 0.5, 0.5, 1}));
+  EXPECT_EQ(values_of(out, "p=u"), (std::vector<double>{1, 0, 0, 1}));
+  EXPECT_EQ(values_of(out, "p=v"), (std::vector<double>{0, 1, 0, 0}));
+  EXPECT_EQ(values_of(out, "p=none"), (std::vector<double>{0, 0, 1, 0}));
+  EXPECT_EQ(values_of(out, "keep"), (std::vector<double>{1, 2.0 / 3, 1.0 / 3, 0}));
   EXPECT_EQ(out.target_name(), "y");
-  EXPECT_EQ(values(out, "y"), (std::vector<double>{0, 1, 0, 1}));
+  EXPECT_EQ(values_of(out, "y"), (std::vector<double>{0, 1, 0, 1}));
 
   // Test data: x 9 extrapolates to 2; a missing p is filled with "none".
   const Dataset test =
       make_or_die({Column::float64("x", {kNaN, 9}), Column::categorical("p", {1, -1}, {"v", "u"}),
                    Column::float64("keep", {6, 9})});
   const Dataset encoded = *must(fitted.transform(test));
-  EXPECT_EQ(names(encoded), (std::vector<std::string>{"x", "p=u", "p=v", "p=none", "keep"}));
+  EXPECT_EQ(names_of(encoded), (std::vector<std::string>{"x", "p=u", "p=v", "p=none", "keep"}));
   EXPECT_EQ(encoded.target_name(), "");
-  EXPECT_EQ(values(encoded, "x"), (std::vector<double>{0.5, 2}));
-  EXPECT_EQ(values(encoded, "p=u"), (std::vector<double>{1, 0}));
-  EXPECT_EQ(values(encoded, "p=none"), (std::vector<double>{0, 1}));
+  EXPECT_EQ(values_of(encoded, "x"), (std::vector<double>{0.5, 2}));
+  EXPECT_EQ(values_of(encoded, "p=u"), (std::vector<double>{1, 0}));
+  EXPECT_EQ(values_of(encoded, "p=none"), (std::vector<double>{0, 1}));
 }
 
 TEST(ColumnTransformerTest, OrdinalAndKeptOriginalColumns) {
@@ -271,8 +256,8 @@ TEST(ColumnTransformerTest, OrdinalAndKeptOriginalColumns) {
                      .encode = OneHotEncoderOptions{.drop_original = false}}}},
       train);
   const Dataset out = *must(fitted.transform(train));
-  EXPECT_EQ(names(out), (std::vector<std::string>{"p", "q", "q=a", "q=b", "q=z"}));
-  const std::vector<double> p = values(out, "p");
+  EXPECT_EQ(names_of(out), (std::vector<std::string>{"p", "q", "q=a", "q=b", "q=z"}));
+  const std::vector<double> p = values_of(out, "p");
   EXPECT_EQ(p[0], 0);
   EXPECT_EQ(p[1], 1);
   EXPECT_TRUE(std::isnan(p[2]));
@@ -282,7 +267,7 @@ TEST(ColumnTransformerTest, OrdinalAndKeptOriginalColumns) {
   EXPECT_EQ(q.categories(), (std::vector<std::string>{"a", "b", "z"}));
   EXPECT_EQ(std::vector<std::int32_t>(q.codes().begin(), q.codes().end()),
             (std::vector<std::int32_t>{1, 0, 2, 1}));
-  EXPECT_EQ(values(out, "q=z"), (std::vector<double>{0, 0, 1, 0}));
+  EXPECT_EQ(values_of(out, "q=z"), (std::vector<double>{0, 0, 1, 0}));
 }
 
 // --- Equality with the standalone transforms, threads, views ---
@@ -390,7 +375,7 @@ TEST(ColumnTransformerTest, RemainderPassesThroughOrDrops) {
   EXPECT_EQ(pass.output_columns(),
             (std::vector<std::string>{"a", "b", "color", "c", "id", "size", "t"}));
   const Dataset kept = *must(pass.transform(data));
-  EXPECT_EQ(names(kept), pass.output_columns());
+  EXPECT_EQ(names_of(kept), pass.output_columns());
   EXPECT_EQ(kept.column(1).type(), ColumnType::kFloat32);  // unchanged, not widened
   EXPECT_EQ(kept.column(2).codes().data(), data.column(2).codes().data());
 
@@ -398,13 +383,13 @@ TEST(ColumnTransformerTest, RemainderPassesThroughOrDrops) {
   const FittedColumnTransformer drop = fit_or_die(options, data);
   EXPECT_EQ(drop.output_columns(), (std::vector<std::string>{"c", "t"}));
   const Dataset dropped = *must(drop.transform(data.slice(10, 20)));
-  EXPECT_EQ(names(dropped), (std::vector<std::string>{"c", "t"}));
+  EXPECT_EQ(names_of(dropped), (std::vector<std::string>{"c", "t"}));
   EXPECT_EQ(dropped.target_name(), "t");
   EXPECT_EQ(dropped.num_rows(), 10u);
 
   // Dropped columns need not be present; columns unknown at fit time are left out.
   const Dataset fewer = make_or_die({Column::float64("c", {1, 2}), Column::float64("new", {3, 4})});
-  EXPECT_EQ(names(*must(drop.transform(fewer))), (std::vector<std::string>{"c"}));
+  EXPECT_EQ(names_of(*must(drop.transform(fewer))), (std::vector<std::string>{"c"}));
   Result<Dataset> missing = pass.transform(fewer);
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code(), StatusCode::kNotFound);
@@ -533,9 +518,9 @@ TEST(ColumnTransformerTest, UnknownPoliciesIgnoreOrUseMissing) {
   const Dataset test = make_or_die(
       {Column::categorical("p", {0, 1}, {"w", "v"}), Column::categorical("q", {0, 1}, {"w", "v"})});
   const Dataset out = *must(fitted.transform(test));
-  EXPECT_EQ(values(out, "p=u"), (std::vector<double>{0, 0}));
-  EXPECT_EQ(values(out, "p=v"), (std::vector<double>{0, 1}));
-  const std::vector<double> q = values(out, "q");
+  EXPECT_EQ(values_of(out, "p=u"), (std::vector<double>{0, 0}));
+  EXPECT_EQ(values_of(out, "p=v"), (std::vector<double>{0, 1}));
+  const std::vector<double> q = values_of(out, "q");
   EXPECT_TRUE(std::isnan(q[0]));
   EXPECT_EQ(q[1], 1);
 }
@@ -582,7 +567,7 @@ TEST(ColumnTransformerTest, FitsOnTrainingRowsOnlyAndTransformLeavesTheStateAlon
   EXPECT_EQ(fitted.to_bytes(), before);
   expect_bit_identical(*must(fitted.transform(test)), first);
   // The training rows alone standardise to mean 0; the test rows do not, in general.
-  const std::vector<double> a = values(first, "a");
+  const std::vector<double> a = values_of(first, "a");
   double sum = 0;
   for (double x : a) sum += x;
   EXPECT_GT(std::abs(sum / static_cast<double>(a.size())), 1e-6);

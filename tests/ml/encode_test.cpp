@@ -34,21 +34,6 @@ Dataset test_data() {
                      "t");
 }
 
-std::vector<std::string> names(const Dataset& ds) {
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i < ds.num_columns(); ++i) out.push_back(ds.column(i).name());
-  return out;
-}
-
-std::vector<double> values(const Dataset& ds, std::string_view name) {
-  std::vector<double> out;
-  const std::optional<std::size_t> col = ds.find(name);
-  EXPECT_TRUE(col.has_value()) << name;
-  if (!col) return out;
-  for (std::size_t r = 0; r < ds.num_rows(); ++r) out.push_back(ds.numeric(*col, r));
-  return out;
-}
-
 // `out`, the transform of a view of `rows` rows, is not a view: each column holds those rows.
 void expect_exactly_the_views_rows(const Dataset& out, std::size_t rows) {
   EXPECT_EQ(out.num_rows(), rows);
@@ -77,10 +62,10 @@ TEST(OrdinalEncoderTest, EncodesSeenCategoriesInDictionaryOrderAndMissingAsNaN) 
   EXPECT_EQ(fitted->columns()[0].categories, (std::vector<std::string>{"red", "green", "blue"}));
   Result<Dataset> out = fitted->transform(train_data());
   ASSERT_TRUE(out.has_value()) << out.error().to_string();
-  EXPECT_EQ(names(*out), (std::vector<std::string>{"color", "x", "size", "t"}));
+  EXPECT_EQ(names_of(*out), (std::vector<std::string>{"color", "x", "size", "t"}));
   EXPECT_EQ(out->column(0).type(), ColumnType::kFloat64);
-  expect_same(values(*out, "color"), {0, 1, 0, kNaN, 2, 0});
-  expect_same(values(*out, "size"), {0, 1, 2, 1, 0, 1});
+  expect_same(values_of(*out, "color"), {0, 1, 0, kNaN, 2, 0});
+  expect_same(values_of(*out, "size"), {0, 1, 2, 1, 0, 1});
   // The target stays the categorical column it was.
   EXPECT_EQ(out->target_name(), "t");
   EXPECT_EQ(out->column(3).type(), ColumnType::kCategorical);
@@ -103,8 +88,8 @@ TEST(OrdinalEncoderTest, UnknownCategoryFailsOrBecomesNaNMatchingByString) {
   Result<Dataset> out = lenient->transform(test_data());
   ASSERT_TRUE(out.has_value()) << out.error().to_string();
   // Test's dictionary differs; the train dictionary's indices are used.
-  expect_same(values(*out, "color"), {0, 2, kNaN, kNaN});
-  expect_same(values(*out, "size"), {2, 0, 1, 1});
+  expect_same(values_of(*out, "color"), {0, 2, kNaN, kNaN});
+  expect_same(values_of(*out, "size"), {2, 0, 1, 1});
 }
 
 TEST(OrdinalEncoderTest, CategoryUnusedByTrainingRowsIsUnknown) {
@@ -128,8 +113,8 @@ TEST(OrdinalEncoderTest, TransformsAViewAtItsRows) {
   Result<Dataset> materialized = fitted->transform(train_data().take(rows).materialize());
   ASSERT_TRUE(materialized.has_value());
   EXPECT_TRUE(*out == *materialized);
-  expect_same(values(*out, "color"), {2, 0, 1, 2});
-  expect_same(values(*out, "x"), {5, 1, 2, 5});
+  expect_same(values_of(*out, "color"), {2, 0, 1, 2});
+  expect_same(values_of(*out, "x"), {5, 1, 2, 5});
 }
 
 TEST(OrdinalEncoderTest, SelectionErrorsNameTheColumn) {
@@ -154,16 +139,16 @@ TEST(OneHotEncoderTest, ReplacesEachColumnByIndicatorColumnsInPlace) {
   ASSERT_TRUE(fitted.has_value()) << fitted.error().to_string();
   Result<Dataset> out = fitted->transform(train_data());
   ASSERT_TRUE(out.has_value()) << out.error().to_string();
-  EXPECT_EQ(names(*out), (std::vector<std::string>{"color=red", "color=green", "color=blue", "x",
+  EXPECT_EQ(names_of(*out), (std::vector<std::string>{"color=red", "color=green", "color=blue", "x",
                                                    "size=s", "size=m", "size=l", "t"}));
   // Missing (row 3) gives all zeros.
-  expect_same(values(*out, "color=red"), {1, 0, 1, 0, 0, 1});
-  expect_same(values(*out, "color=green"), {0, 1, 0, 0, 0, 0});
-  expect_same(values(*out, "color=blue"), {0, 0, 0, 0, 1, 0});
-  expect_same(values(*out, "size=s"), {1, 0, 0, 0, 1, 0});
-  expect_same(values(*out, "size=m"), {0, 1, 0, 1, 0, 1});
-  expect_same(values(*out, "size=l"), {0, 0, 1, 0, 0, 0});
-  expect_same(values(*out, "x"), {1, 2, 3, 4, 5, 6});
+  expect_same(values_of(*out, "color=red"), {1, 0, 1, 0, 0, 1});
+  expect_same(values_of(*out, "color=green"), {0, 1, 0, 0, 0, 0});
+  expect_same(values_of(*out, "color=blue"), {0, 0, 0, 0, 1, 0});
+  expect_same(values_of(*out, "size=s"), {1, 0, 0, 0, 1, 0});
+  expect_same(values_of(*out, "size=m"), {0, 1, 0, 1, 0, 1});
+  expect_same(values_of(*out, "size=l"), {0, 0, 1, 0, 0, 0});
+  expect_same(values_of(*out, "x"), {1, 2, 3, 4, 5, 6});
   EXPECT_EQ(out->column(0).type(), ColumnType::kFloat64);
   EXPECT_EQ(out->target_name(), "t");
   EXPECT_EQ(out->column(7).type(), ColumnType::kCategorical);
@@ -176,7 +161,7 @@ TEST(OneHotEncoderTest, KeepsTheOriginalColumnWhenAsked) {
   ASSERT_TRUE(fitted.has_value());
   Result<Dataset> out = fitted->transform(train_data());
   ASSERT_TRUE(out.has_value()) << out.error().to_string();
-  EXPECT_EQ(names(*out),
+  EXPECT_EQ(names_of(*out),
             (std::vector<std::string>{"color", "x", "size", "size=s", "size=m", "size=l", "t"}));
   EXPECT_EQ(out->code(2, 2), 2);
 }
@@ -187,16 +172,16 @@ TEST(OneHotEncoderTest, UsesTheTrainDictionaryWhenTestOrderDiffers) {
   ASSERT_TRUE(fitted.has_value());
   Result<Dataset> out = fitted->transform(test_data());
   ASSERT_TRUE(out.has_value()) << out.error().to_string();
-  EXPECT_EQ(names(*out), (std::vector<std::string>{"color=red", "color=green", "color=blue", "x",
+  EXPECT_EQ(names_of(*out), (std::vector<std::string>{"color=red", "color=green", "color=blue", "x",
                                                    "size=s", "size=m", "size=l", "t"}));
   // Rows: red, blue, missing, purple (unknown: all zeros with kIgnore).
-  expect_same(values(*out, "color=red"), {1, 0, 0, 0});
-  expect_same(values(*out, "color=green"), {0, 0, 0, 0});
-  expect_same(values(*out, "color=blue"), {0, 1, 0, 0});
+  expect_same(values_of(*out, "color=red"), {1, 0, 0, 0});
+  expect_same(values_of(*out, "color=green"), {0, 0, 0, 0});
+  expect_same(values_of(*out, "color=blue"), {0, 1, 0, 0});
   // Rows: l, s, m, m.
-  expect_same(values(*out, "size=s"), {0, 1, 0, 0});
-  expect_same(values(*out, "size=m"), {0, 0, 1, 1});
-  expect_same(values(*out, "size=l"), {1, 0, 0, 0});
+  expect_same(values_of(*out, "size=s"), {0, 1, 0, 0});
+  expect_same(values_of(*out, "size=m"), {0, 0, 1, 1});
+  expect_same(values_of(*out, "size=l"), {1, 0, 0, 0});
 }
 
 TEST(OneHotEncoderTest, UnknownCategoryErrorNamesColumnRowAndCategory) {
@@ -220,10 +205,10 @@ TEST(OneHotEncoderTest, MaxCategoriesBucketsInfrequentWithTiesInDictionaryOrder)
   EXPECT_EQ(fitted->columns()[0].other, (std::vector<std::string>{"a", "d"}));
   Result<Dataset> out = fitted->transform(data);
   ASSERT_TRUE(out.has_value()) << out.error().to_string();
-  EXPECT_EQ(names(*out), (std::vector<std::string>{"k=b", "k=c", "k=other"}));
-  expect_same(values(*out, "k=b"), {0, 1, 1, 1, 0, 0, 0, 0, 0});
-  expect_same(values(*out, "k=c"), {0, 0, 0, 0, 1, 1, 0, 0, 0});
-  expect_same(values(*out, "k=other"), {1, 0, 0, 0, 0, 0, 1, 1, 0});
+  EXPECT_EQ(names_of(*out), (std::vector<std::string>{"k=b", "k=c", "k=other"}));
+  expect_same(values_of(*out, "k=b"), {0, 1, 1, 1, 0, 0, 0, 0, 0});
+  expect_same(values_of(*out, "k=c"), {0, 0, 0, 0, 1, 1, 0, 0, 0});
+  expect_same(values_of(*out, "k=other"), {1, 0, 0, 0, 0, 0, 1, 1, 0});
 
   // As many categories as the limit: nothing is bucketed.
   Result<FittedOneHotEncoder> wide = OneHotEncoder({.max_categories = 4}).fit(data);
@@ -243,10 +228,10 @@ TEST(OneHotEncoderTest, TransformsAViewAtItsRows) {
   ASSERT_TRUE(materialized.has_value());
   EXPECT_TRUE(*out == *materialized);
   EXPECT_EQ(out->num_rows(), 3u);
-  expect_same(values(*out, "color=red"), {0, 1, 0});
-  expect_same(values(*out, "color=blue"), {1, 0, 0});
-  expect_same(values(*out, "size=s"), {1, 1, 0});
-  expect_same(values(*out, "x"), {5, 1, 4});
+  expect_same(values_of(*out, "color=red"), {0, 1, 0});
+  expect_same(values_of(*out, "color=blue"), {1, 0, 0});
+  expect_same(values_of(*out, "size=s"), {1, 1, 0});
+  expect_same(values_of(*out, "x"), {5, 1, 4});
 }
 
 TEST(OneHotEncoderTest, OutputNameCollisionNamesBothColumns) {

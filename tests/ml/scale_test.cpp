@@ -19,13 +19,6 @@ Dataset one_column(std::vector<double> values) {
 }
 
 // Column `name` of `ds`, row by row.
-std::vector<double> values_of(const Dataset& ds, std::string_view name) {
-  std::vector<double> out;
-  const std::size_t col = *ds.find(name);
-  for (std::size_t r = 0; r < ds.num_rows(); ++r) out.push_back(ds.numeric(col, r));
-  return out;
-}
-
 // Expects equal values to 4 ulps, NaN where NaN is expected.
 void expect_values(const std::vector<double>& got, const std::vector<double>& want) {
   ASSERT_EQ(got.size(), want.size());
