@@ -20,3 +20,5 @@ trainflow_require(Eigen3 3.4 CONFIG)
 trainflow_require(ZLIB)
 # oneDNN on GNU OpenMP: the MLP's inner products, activations and matmul.
 trainflow_require(oneDNN)
+# yaml-cpp 0.7: workflow files (src/config/).
+trainflow_require(yaml-cpp CONFIG)

@@ -816,6 +816,8 @@ StageType write_csv_type() {
 
 }  // namespace
 
+StageType select_best_type();  // src/ml/select_best.cpp
+
 Status register_ml_stages(StageRegistry& registry) {
   using Factory = StageType (*)();
   for (Factory make :
@@ -823,7 +825,7 @@ Status register_ml_stages(StageRegistry& registry) {
         standard_scaler_type, minmax_scaler_type, robust_scaler_type, one_hot_type, ordinal_type,
         column_transformer_type, linear_regression_type, logistic_regression_type,
         mlp_classifier_type, mlp_regressor_type, predict_type, evaluate_type, gate_type,
-        write_csv_type}) {
+        write_csv_type, select_best_type}) {
     if (Status status = registry.add(make()); !status.ok()) return status;
   }
   registry.name_type(type_id<Dataset>(), "dataset");
@@ -835,6 +837,10 @@ Status register_ml_stages(StageRegistry& registry) {
   registry.name_type(type_id<FittedOneHotEncoder>(), "fitted_one_hot");
   registry.name_type(type_id<FittedOrdinalEncoder>(), "fitted_ordinal");
   registry.name_type(type_id<FittedColumnTransformer>(), "fitted_column_transformer");
+  registry.name_type(type_id<std::vector<ModelPtr>>(), "list<model>");
+  registry.name_type(type_id<std::vector<Metrics>>(), "list<metrics>");
+  registry.name_type(type_id<std::vector<Dataset>>(), "list<dataset>");
+  registry.name_type(type_id<std::int64_t>(), "int");
   return ok_status();
 }
 

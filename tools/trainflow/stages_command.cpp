@@ -86,13 +86,19 @@ void print_markdown(const std::vector<const StageType*>& types) {
                "them.\n";
   for (const StageType* t : types) {
     std::cout << "\n## `" << t->name << "`\n\n" << t->doc << ".\n\n";
-    std::cout << "- inputs: " << ports_text(t->inputs) << "\n";
-    std::cout << "- outputs: " << ports_text(t->outputs) << "\n";
+    std::cout << "- inputs: `" << ports_text(t->inputs) << "`\n";
+    std::cout << "- outputs: `" << ports_text(t->outputs) << "`\n";
     if (t->params.empty()) continue;
     std::cout << "\n| parameter | type | default | allowed | meaning |\n|---|---|---|---|---|\n";
     for (const ParamSpec& p : t->params) {
-      std::cout << "| `" << p.name << "` | " << to_string(p.type) << " | `" << default_text(p)
-                << "` | " << constraint_text(p) << " | " << p.doc << " |\n";
+      // A '|' inside a cell would end it.
+      std::string allowed = constraint_text(p);
+      for (std::size_t at = allowed.find('|'); at != std::string::npos;
+           at = allowed.find('|', at + 2)) {
+        allowed.insert(at, "\\");
+      }
+      std::cout << "| `" << p.name << "` | `" << to_string(p.type) << "` | `" << default_text(p)
+                << "` | " << allowed << " | " << p.doc << " |\n";
     }
   }
 }
