@@ -3,17 +3,19 @@
 #include <iostream>
 
 #include "stages_command.hpp"
+#include "workflow_commands.hpp"
 #include "trainflow/version.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
       "trainflow: typed machine-learning training pipelines.\n"
-      "This build provides the library, its C++ API and the stage registry;\n"
-      "workflow files (trainflow run FILE) are not part of it yet.",
+      "Run, check and draw workflow files; list the stage types.",
       "trainflow"};
   app.set_version_flag("--version", std::string("trainflow ") + trainflow::kVersion);
   app.require_subcommand(0, 1);
+  int exit_code = 0;
   trainflow::cli::add_stages_command(app);
+  trainflow::cli::add_workflow_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -22,5 +24,5 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (app.get_subcommands().empty()) std::cout << app.help();
-  return 0;
+  return exit_code;
 }
