@@ -119,11 +119,13 @@ struct Output {
   std::string name;
   ColumnType type = ColumnType::kFloat64;
   std::optional<Column> shared;
-  std::vector<double> f64;
+  // Uninitialised until the pass writes it (no zero-fill: the pass's writes are the first touch
+  // of its pages, each on the thread that computes the block).
+  ColumnBuffer<double> f64 = ColumnBuffer<double>::uninitialized(0);
   std::vector<float> f32;
   std::vector<std::int32_t> codes;
   std::vector<std::string> categories;  // of a categorical buffer
-  double initial = 0;                   // the value a float64 buffer starts with
+  double initial = 0;                   // the value of a float64 row that no job writes
 };
 
 // What the pass does for one input column; writes outputs [out, out + width).
@@ -138,6 +140,7 @@ struct Job {
   Kind kind = Kind::kGather;
   std::size_t col = 0;
   std::size_t out = 0;
+  std::size_t width = 1;  // outputs written
   // kNumeric
   bool impute = false;
   double fill = 0;
@@ -157,14 +160,14 @@ struct BlockError {
   std::size_t job = 0;
 };
 
-template <class T, class Source>
-void gather(std::span<const T> in, std::vector<T>& out, std::size_t begin, std::size_t end,
+template <class T, class Out, class Source>
+void gather(std::span<const T> in, Out& out, std::size_t begin, std::size_t end,
             const Source& source) {
   for (std::size_t r = begin; r < end; ++r) out[r] = in[source(r)];
 }
 
 template <class T, class Source>
-void numeric(std::span<const T> in, const Job& job, std::vector<double>& out, std::size_t begin,
+void numeric(std::span<const T> in, const Job& job, ColumnBuffer<double>& out, std::size_t begin,
              std::size_t end, const Source& source) {
   const ScaleParams* p = job.scale;
   for (std::size_t r = begin; r < end; ++r) {
@@ -173,6 +176,20 @@ void numeric(std::span<const T> in, const Job& job, std::vector<double>& out, st
     if (p != nullptr) v = detail::scale_value(v, p->center, p->scale, p->offset);
     out[r] = v;
   }
+}
+
+// Calls piece(b, e) on consecutive pieces of [begin, limit) small enough that the outputs of a
+// one-hot job stay in the L2 cache between its fill and its scattered ones; stops at the first
+// piece that returns less than its end, and returns that, or limit.
+template <class Piece>
+std::size_t in_pieces(std::size_t begin, std::size_t limit, const Piece& piece) {
+  constexpr std::size_t kRows = 2048;
+  for (std::size_t b = begin; b < limit; b += kRows) {
+    const std::size_t e = std::min(limit, b + kRows);
+    const std::size_t stop = piece(b, e);
+    if (stop < e) return stop;
+  }
+  return limit;
 }
 
 // Runs `job` on rows [begin, limit); returns the first row with an unknown category, or limit.
@@ -207,14 +224,24 @@ std::size_t run_job(const Dataset& data, const Job& job, std::vector<Output>& ou
       return limit;
     }
     case Job::Kind::kOrdinal:
-      return detail::for_each_slot(
-          column.codes(), job.slots, begin, limit, job.stop_at_unknown, source,
-          [&out](std::size_t r, std::int32_t slot) { out.f64[r] = static_cast<double>(slot); });
+      return in_pieces(begin, limit, [&](std::size_t b, std::size_t e) {
+        std::fill(out.f64.data() + b, out.f64.data() + e, out.initial);
+        return detail::for_each_slot(
+            column.codes(), job.slots, b, e, job.stop_at_unknown, source,
+            [&out](std::size_t r, std::int32_t slot) { out.f64[r] = static_cast<double>(slot); });
+      });
     case Job::Kind::kOneHot:
-      return detail::for_each_slot(column.codes(), job.slots, begin, limit, job.stop_at_unknown,
-                                   source, [&outputs, &job](std::size_t r, std::int32_t slot) {
-                                     outputs[job.out + static_cast<std::size_t>(slot)].f64[r] = 1.0;
-                                   });
+      return in_pieces(begin, limit, [&](std::size_t b, std::size_t e) {
+        for (std::size_t k = 0; k < job.width; ++k) {
+          Output& slot_out = outputs[job.out + k];
+          std::fill(slot_out.f64.data() + b, slot_out.f64.data() + e, slot_out.initial);
+        }
+        return detail::for_each_slot(column.codes(), job.slots, b, e, job.stop_at_unknown, source,
+                                     [&outputs, &job](std::size_t r, std::int32_t slot) {
+                                       outputs[job.out + static_cast<std::size_t>(slot)].f64[r] =
+                                           1.0;
+                                     });
+      });
   }
   return limit;
 }
@@ -521,6 +548,7 @@ Result<Dataset> FittedColumnTransformer::transform(const Dataset& data,
       for (const std::string& category : encoded.categories)
         float64_output(name + "=" + category, 0);
       if (!encoded.other.empty()) float64_output(name + "=other", 0);
+      job.width = outputs.size() - job.out;
     } else {
       job.kind = Job::Kind::kOrdinal;
       job.stop_at_unknown = step.ordinal->unknown() == OrdinalEncoderOptions::Unknown::kError;
@@ -530,13 +558,14 @@ Result<Dataset> FittedColumnTransformer::transform(const Dataset& data,
     jobs.push_back(std::move(job));
   }
 
-  // Allocate the buffers, spread over the threads (the first touch of fresh pages is most of
-  // the cost of a large allocation).
+  // Allocate the buffers. float64 ones are left uninitialised (ColumnBuffer): the
+  // pass's writes, block by block on the thread that computes the block, are their first touch,
+  // instead of a zero-fill here followed by a second write.
   detail::parallel_blocks(options.threads, outputs.size(), 1, [&](std::size_t o, std::size_t) {
     Output& out = outputs[o];
     if (out.shared) return;
     switch (out.type) {
-      case ColumnType::kFloat64: out.f64.assign(n, out.initial); break;
+      case ColumnType::kFloat64: out.f64 = ColumnBuffer<double>::uninitialized(n); break;
       case ColumnType::kFloat32: out.f32.resize(n); break;
       case ColumnType::kCategorical: out.codes.resize(n); break;
     }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -21,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "fast_float.hpp"
 #include "parallel.hpp"
 
 // How parsing works (see also docs/design.md):
@@ -300,6 +302,9 @@ bool magnitude_at_least_one(const char* b, const char* e) {
 // Parses all of `text` as a number (see csv.hpp for the syntax).
 template <class T>
 bool parse_number(std::string_view text, T& out) {
+  // Most fields are plain decimals that the exact fast path takes whole; the rest (spaces,
+  // '+', "inf", long mantissas, large exponents) go the general way, with the same results.
+  if (detail::parse_decimal_fast(text.data(), text.data() + text.size(), out)) return true;
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
   if (text.empty()) return false;
@@ -332,7 +337,9 @@ struct ColumnPlan {
 
 // One column's values within one chunk.
 struct ChunkColumn {
-  // kInferred and kCategorical: every field's text; a null data() means missing.
+  // kCategorical, and kInferred once `numeric` fails: every field's text; a null data() means
+  // missing. An inferred column that is numeric in this chunk has none (recover_texts() makes
+  // them when another chunk makes the column categorical).
   std::vector<std::string_view> texts;
   // The numbers while `numeric` holds (kInferred) or always (kNumeric); one of the two is used.
   std::vector<double> f64;
@@ -356,8 +363,51 @@ struct Chunk {
 class Parser {
  public:
   Parser(std::string_view text, const CsvOptions& options, const std::vector<ColumnPlan>& plans)
-      : base_(text.data()), scanner_(text, options), plans_(plans) {
+      : base_(text.data()),
+        scanner_(text, options),
+        plans_(plans),
+        delimiter_(options.delimiter),
+        max_field_(options.max_field_bytes) {
+    // A delimiter that can continue a number would end fields where the scanner does not.
+    const bool number_delimiter =
+        std::string_view("0123456789+-.eE").find(options.delimiter) != std::string_view::npos;
+    for (const ColumnPlan& plan : plans_) {
+      fast_.push_back(number_delimiter || plan.kind == ColumnKind::kCategorical ? FastPath::kNone
+                      : plan.f32                                                ? FastPath::kFloat32
+                                 : FastPath::kFloat64);
+    }
     na_values_.assign(options.na_values.begin(), options.na_values.end());
+    for (const std::string_view na : na_values_) {
+      if (na.empty()) {
+        na_empty_ = true;
+      } else {
+        na_first_[static_cast<unsigned char>(na.front())] = true;
+      }
+    }
+  }
+
+  // Fills the texts of column j (an inferred column that was numeric so far in this chunk) for
+  // the chunk's first `rows` records by scanning them again; they parsed before, so they scan.
+  void recover_texts(Chunk& chunk, std::size_t j, std::size_t rows) const {
+    ChunkColumn& column = chunk.columns[j];
+    column.texts.clear();
+    column.texts.reserve(rows + 1);
+    const std::size_t end = chunk.end;
+    std::size_t pos = chunk.begin;
+    Field field;
+    ParseError error;
+    for (std::size_t r = 0; r < rows; ++r) {
+      pos = skip_blank_lines(base_, pos, end);
+      for (std::size_t k = 0;; ++k) {
+        const bool scanned = scanner_.scan(pos, end, chunk.arena, field, error);
+        assert(scanned);
+        static_cast<void>(scanned);
+        if (k == j)
+          column.texts.push_back(is_missing(field.value) ? std::string_view{} : field.value);
+        pos = field.next;
+        if (field.terminator == Terminator::kRecordEnd) break;
+      }
+    }
   }
 
   void parse(Chunk& chunk) const {
@@ -366,14 +416,27 @@ class Parser {
     const std::size_t end = chunk.end;
     Field field;
     ParseError error;
+    std::size_t first_record = 0;
     for (;;) {
       pos = skip_blank_lines(base_, pos, end);
       if (pos >= end) return;
       // Only a chunk with a record gets columns: then it holds at least one byte per column, so
       // the per-column overhead stays proportional to the input.
-      if (chunk.columns.empty()) chunk.columns.resize(columns);
+      if (chunk.columns.empty()) {
+        chunk.columns.resize(columns);
+        first_record = pos;
+      }
       std::size_t column = 0;
       for (;;) {
+        if (column < columns && fast_[column] != FastPath::kNone && chunk.columns[column].numeric &&
+            (fast_[column] == FastPath::kFloat64
+                 ? fast_number(chunk.columns[column].f64, pos, end, field)
+                 : fast_number(chunk.columns[column].f32, pos, end, field))) {
+          ++column;
+          pos = field.next;
+          if (field.terminator == Terminator::kRecordEnd) break;
+          continue;
+        }
         if (!scanner_.scan(pos, end, chunk.arena, field, error)) {
           chunk.error = std::move(error);
           return;
@@ -382,7 +445,7 @@ class Parser {
           chunk.error = too_many_fields(chunk, field, end);
           return;
         }
-        if (!store(chunk.columns[column], plans_[column], field, error)) {
+        if (!store(chunk, column, field, error)) {
           chunk.error = std::move(error);
           return;
         }
@@ -398,7 +461,7 @@ class Parser {
         chunk.error = std::move(error);
         return;
       }
-      ++chunk.rows;
+      if (++chunk.rows == 1) reserve(chunk, pos - first_record);
     }
   }
 
@@ -421,12 +484,73 @@ class Parser {
     return error;
   }
 
+  // The numeric fast path: when the field at `pos` is a plain decimal number that
+  // detail::parse_decimal_prefix() takes, unquoted, not an NA token (its first byte starts
+  // none) and ended by the delimiter or a record end, appends its value and sets field.end,
+  // .next and .terminator as Scanner::scan() would. Otherwise returns false having done
+  // nothing, and the field takes the general way (which also finds its errors).
+  template <class T>
+  bool fast_number(std::vector<T>& values, std::size_t pos, std::size_t end, Field& field) const {
+    const char* const b = base_ + pos;
+    const char* const e = base_ + end;
+    if (pos == end || na_first_[static_cast<unsigned char>(*b)]) return false;
+    T value;
+    const char* const q = detail::parse_decimal_prefix(b, e, value);
+    if (q == nullptr || static_cast<std::size_t>(q - b) > max_field_) return false;
+    const auto at = static_cast<std::size_t>(q - base_);
+    if (q == e) {
+      field.terminator = Terminator::kRecordEnd;
+      field.next = end;
+    } else if (*q == delimiter_) {
+      field.terminator = Terminator::kDelimiter;
+      field.next = at + 1;
+    } else if (*q == '\n') {
+      field.terminator = Terminator::kRecordEnd;
+      field.next = at + 1;
+    } else if (*q == '\r' && q + 1 != e && q[1] == '\n') {
+      field.terminator = Terminator::kRecordEnd;
+      field.next = at + 2;
+    } else {
+      return false;
+    }
+    field.end = at;
+    values.push_back(value);
+    return true;
+  }
+
+  // Reserves each column's values for the rows that the chunk would hold if every record were
+  // as long as its first one (`bytes`), with a margin; never more than the chunk can hold (a
+  // record has at least one byte per column). Growing past it only costs reallocations, and
+  // reserved but unused memory is never touched.
+  void reserve(Chunk& chunk, std::size_t bytes) const {
+    const std::size_t size = chunk.end - chunk.begin;
+    const std::size_t most = size / plans_.size() + 1;
+    const std::size_t rows = std::min(most, size / std::max<std::size_t>(bytes, 1) * 9 / 8 + 64);
+    for (std::size_t j = 0; j < plans_.size(); ++j) {
+      ChunkColumn& column = chunk.columns[j];
+      const ColumnPlan& plan = plans_[j];
+      if (plan.kind == ColumnKind::kCategorical) {
+        column.texts.reserve(rows);
+      } else if (!column.numeric) {
+        column.texts.reserve(rows);
+      } else if (plan.f32) {
+        column.f32.reserve(rows);
+      } else {
+        column.f64.reserve(rows);
+      }
+    }
+  }
+
+  // Compares with the NA tokens only when the first byte can start one.
   bool is_missing(std::string_view text) const noexcept {
+    if (text.empty()) return na_empty_;
+    if (!na_first_[static_cast<unsigned char>(text.front())]) return false;
     return std::find(na_values_.begin(), na_values_.end(), text) != na_values_.end();
   }
 
-  bool store(ChunkColumn& column, const ColumnPlan& plan, const Field& field,
-             ParseError& error) const {
+  bool store(Chunk& chunk, std::size_t j, const Field& field, ParseError& error) const {
+    ChunkColumn& column = chunk.columns[j];
+    const ColumnPlan& plan = plans_[j];
     const bool missing = is_missing(field.value);
     switch (plan.kind) {
       case ColumnKind::kNumeric:
@@ -443,13 +567,17 @@ class Parser {
             "or make the column categorical";
         return false;
       case ColumnKind::kInferred:
-        column.texts.push_back(missing ? std::string_view{} : field.value);
-        if (column.numeric && !(plan.f32 ? push_number(column.f32, field.value, missing)
-                                         : push_number(column.f64, field.value, missing))) {
+        if (column.numeric) {
+          if (plan.f32 ? push_number(column.f32, field.value, missing)
+                       : push_number(column.f64, field.value, missing)) {
+            return true;
+          }
           column.numeric = false;
           std::vector<double>().swap(column.f64);
           std::vector<float>().swap(column.f32);
+          recover_texts(chunk, j, chunk.rows);
         }
+        column.texts.push_back(missing ? std::string_view{} : field.value);
         return true;
       case ColumnKind::kCategorical:
         column.texts.push_back(missing ? std::string_view{} : field.value);
@@ -470,6 +598,12 @@ class Parser {
   Scanner scanner_;
   const std::vector<ColumnPlan>& plans_;
   std::vector<std::string_view> na_values_;
+  enum class FastPath : std::uint8_t { kNone, kFloat64, kFloat32 };
+  std::vector<FastPath> fast_;  // per column: whether and how fast_number() may take it
+  char delimiter_;
+  std::size_t max_field_;
+  std::array<bool, 256> na_first_{};  // the first bytes of the NA tokens
+  bool na_empty_ = false;             // whether "" is an NA token
 };
 
 // Dictionary-encodes a categorical column of one chunk in order of first appearance.
@@ -555,7 +689,7 @@ class CsvReader {
       rows += chunk.rows;
     }
     std::erase_if(chunks, [](const Chunk& chunk) { return chunk.rows == 0; });
-    return assemble(chunks, rows);
+    return assemble(parser, chunks, rows);
   }
 
  private:
@@ -626,7 +760,7 @@ class CsvReader {
     return ok_status();
   }
 
-  Result<Dataset> assemble(std::vector<Chunk>& chunks, std::size_t rows) {
+  Result<Dataset> assemble(const Parser& parser, std::vector<Chunk>& chunks, std::size_t rows) {
     std::vector<bool> categorical(plans_.size());
     bool any_categorical = false;
     for (std::size_t j = 0; j < plans_.size(); ++j) {
@@ -645,25 +779,44 @@ class CsvReader {
     if (any_categorical) {
       detail::run_tasks(chunks.size(), [&](std::size_t i) {
         for (std::size_t j = 0; j < plans_.size(); ++j) {
-          if (categorical[j]) encode(chunks[i].columns[j]);
+          if (!categorical[j]) continue;
+          if (chunks[i].columns[j].numeric && plans_[j].kind == ColumnKind::kInferred) {
+            parser.recover_texts(chunks[i], j, chunks[i].rows);
+            std::vector<double>().swap(chunks[i].columns[j].f64);
+            std::vector<float>().swap(chunks[i].columns[j].f32);
+          }
+          encode(chunks[i].columns[j]);
         }
       });
     }
 
-    std::vector<Column> columns;
-    columns.reserve(plans_.size());
-    for (std::size_t j = 0; j < plans_.size(); ++j) {
-      const ColumnPlan& plan = plans_[j];
-      if (categorical[j]) {
-        columns.push_back(merge_categorical(chunks, j, rows));
-      } else if (plan.f32) {
-        columns.push_back(
-            Column::float32(plan.name, concatenate(chunks, j, &ChunkColumn::f32, rows)));
-      } else {
-        columns.push_back(
-            Column::float64(plan.name, concatenate(chunks, j, &ChunkColumn::f64, rows)));
+    // Columns are independent: with several chunks they are joined on as many threads (task t
+    // takes columns t, t + tasks, ...).
+    std::vector<Column> columns(plans_.size());
+    const std::size_t tasks = std::max<std::size_t>(1, std::min(chunks.size(), plans_.size()));
+    detail::run_tasks(tasks, [&](std::size_t t) {
+      for (std::size_t j = t; j < plans_.size(); j += tasks) {
+        const ColumnPlan& plan = plans_[j];
+        if (categorical[j]) {
+          columns[j] = merge_categorical(chunks, j, rows);
+        } else if (plan.f32) {
+          columns[j] = Column::float32(plan.name, concatenate(chunks, j, &ChunkColumn::f32, rows));
+        } else if (chunks.size() == 1) {
+          columns[j] = Column::float64(plan.name, std::move(chunks[0].columns[j].f64));
+        } else {
+          // Uninitialised memory: the copy below is its first touch (no zero-fill before it).
+          auto values = ColumnBuffer<double>::uninitialized(rows);
+          std::size_t at = 0;
+          for (Chunk& chunk : chunks) {
+            std::vector<double>& part = chunk.columns[j].f64;
+            std::copy(part.begin(), part.end(), values.data() + at);
+            at += part.size();
+            std::vector<double>().swap(part);
+          }
+          columns[j] = Column::float64(plan.name, std::move(values));
+        }
       }
-    }
+    });
     return Dataset::make(std::move(columns), options_.target);
   }
 

@@ -1,10 +1,14 @@
 #include "trainflow/ml/dataset.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -29,10 +33,15 @@ namespace {
 // vectors is used, the one matching `type`.
 struct ColumnValues {
   ColumnType type = ColumnType::kFloat64;
-  std::vector<double> f64;
-  std::vector<float> f32;
-  std::vector<std::int32_t> codes;
+  // The values, in storage that one of the owners below holds.
+  std::span<const double> f64;
+  std::span<const float> f32;
+  std::span<const std::int32_t> codes;
   std::vector<std::string> categories;
+  std::vector<double> f64_owner;
+  ColumnBuffer<double> f64_buffer_owner = ColumnBuffer<double>::uninitialized(0);
+  std::vector<float> f32_owner;
+  std::vector<std::int32_t> codes_owner;
 
   std::size_t size() const noexcept {
     switch (type) {
@@ -60,6 +69,53 @@ const std::shared_ptr<const ColumnValues>& empty_values() {
 
 }  // namespace
 
+namespace detail {
+
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+
+// Large buffers are mapped directly (not through malloc, whose heap may hand out memory that it
+// then trims and regrows): whole 2 MiB pages, 2 MiB aligned. They are not advised to be
+// transparent huge pages (MADV_HUGEPAGE): measured, that halved the transform's time when run
+// alone but doubled it after other large allocations (docs/BENCHMARKS.md).
+std::size_t mapped_bytes(std::size_t bytes) {
+  return (bytes + kHugePage - 1) / kHugePage * kHugePage;
+}
+
+void* allocate_column_memory(std::size_t count, std::size_t size) {
+  if (count > (std::numeric_limits<std::size_t>::max() - 2 * kHugePage) / size) {
+    throw std::bad_alloc();
+  }
+  const std::size_t bytes = count * size;
+  if (bytes == 0) return nullptr;
+  if (bytes < kHugePage) {
+    void* memory = std::malloc(bytes);
+    if (memory == nullptr) throw std::bad_alloc();
+    return memory;
+  }
+  const std::size_t length = mapped_bytes(bytes);
+  void* mapping = ::mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapping == MAP_FAILED) throw std::bad_alloc();
+  auto* const start = static_cast<char*>(mapping);
+  const auto address = reinterpret_cast<std::uintptr_t>(start);
+  const std::size_t head = (kHugePage - address % kHugePage) % kHugePage;
+  if (head > 0) ::munmap(start, head);
+  ::munmap(start + head + length, kHugePage - head);  // never empty: head < kHugePage
+  return start + head;
+}
+
+void release_column_memory(void* memory, std::size_t count, std::size_t size) noexcept {
+  if (memory == nullptr) return;
+  const std::size_t bytes = count * size;
+  if (bytes < kHugePage) {
+    std::free(memory);
+  } else {
+    ::munmap(memory, mapped_bytes(bytes));
+  }
+}
+
+}  // namespace detail
+
 // One shared empty column, so that default construction (e.g. in std::vector::resize) does not
 // allocate.
 Column::Column()
@@ -74,14 +130,24 @@ Column::Column(std::shared_ptr<const Storage> storage) noexcept : storage_(std::
 Column Column::float64(std::string name, std::vector<double> values) {
   auto v = std::make_shared<ColumnValues>();
   v->type = ColumnType::kFloat64;
-  v->f64 = std::move(values);
+  v->f64_owner = std::move(values);
+  v->f64 = v->f64_owner;
+  return Column(std::make_shared<const Storage>(Storage{std::move(name), std::move(v)}));
+}
+
+Column Column::float64(std::string name, ColumnBuffer<double> values) {
+  auto v = std::make_shared<ColumnValues>();
+  v->type = ColumnType::kFloat64;
+  v->f64 = std::span<const double>(values.data(), values.size());
+  v->f64_buffer_owner = std::move(values);
   return Column(std::make_shared<const Storage>(Storage{std::move(name), std::move(v)}));
 }
 
 Column Column::float32(std::string name, std::vector<float> values) {
   auto v = std::make_shared<ColumnValues>();
   v->type = ColumnType::kFloat32;
-  v->f32 = std::move(values);
+  v->f32_owner = std::move(values);
+  v->f32 = v->f32_owner;
   return Column(std::make_shared<const Storage>(Storage{std::move(name), std::move(v)}));
 }
 
@@ -101,7 +167,8 @@ Column Column::categorical(std::string name, std::vector<std::int32_t> codes,
 #endif
   auto v = std::make_shared<ColumnValues>();
   v->type = ColumnType::kCategorical;
-  v->codes = std::move(codes);
+  v->codes_owner = std::move(codes);
+  v->codes = v->codes_owner;
   v->categories = std::move(categories);
   return Column(std::make_shared<const Storage>(Storage{std::move(name), std::move(v)}));
 }
@@ -125,7 +192,8 @@ Column Column::categorical_from(std::string name,
   }
   auto v = std::make_shared<ColumnValues>();
   v->type = ColumnType::kCategorical;
-  v->codes = std::move(codes);
+  v->codes_owner = std::move(codes);
+  v->codes = v->codes_owner;
   v->categories = std::move(categories);
   return Column(std::make_shared<const Storage>(Storage{std::move(name), std::move(v)}));
 }

@@ -79,7 +79,10 @@ TEST(StageBenchmarkTest, TypedStageRunsWithEachGrantAndSharedInputs) {
   }
   EXPECT_EQ(grants_seen, (std::set<unsigned>{1, 2}));  // StageContext::threads() is the grant
   EXPECT_EQ(addresses_seen.size(), 1u);                // the stored input, never copied
-  EXPECT_GT(calls.load(), 2);
+  // Every reported iteration called the stage (Google Benchmark may also run untimed rounds to
+  // size the iteration count; how many depends on the machine's speed).
+  EXPECT_GE(calls.load(), runs.at("typed_sum/threads:1/real_time").iterations +
+                              runs.at("typed_sum/threads:2/real_time").iterations);
 }
 
 TEST(StageBenchmarkTest, StageSpecWithPlainBodyAndDefaultGrants) {

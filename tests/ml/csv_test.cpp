@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <unistd.h>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -664,6 +666,75 @@ TEST(CsvTest, RandomBytesNeverCrashAndErrorsHavePositions) {
   }
   EXPECT_GT(errors, 1000);
   EXPECT_LT(errors, 19000);
+}
+
+}  // namespace
+}  // namespace trainflow::ml
+
+namespace trainflow::ml {
+namespace {
+
+// An inferred column keeps no texts while its values parse as numbers; a late text value (in the
+// same chunk, or in a later chunk only) must still give every earlier field's text, NA tokens
+// missing and quoted fields unescaped.
+TEST(CsvTest, ColumnTurningCategoricalLateKeepsEarlierTexts) {
+  std::string csv = "a,b\n";
+  Cells expected;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string value = i % 7 == 3    ? "NA"
+                              : i % 11 == 5 ? "\"1\"\"5\""
+                                            : std::to_string(i) + ".5";
+    csv += value + "," + std::to_string(i) + "\n";
+    expected.push_back(value == "NA"     ? std::nullopt
+                       : value[0] == '"' ? std::optional<std::string>("1\"5")
+                                         : std::optional<std::string>(value));
+  }
+  csv += "late,1\n";
+  expected.push_back("late");
+  for (const unsigned threads : {1U, 2U, 4U, 8U}) {
+    CsvOptions options;
+    options.threads = threads;
+    Dataset ds = parse_ok(csv, options);
+    EXPECT_EQ(texts(ds, 0), expected) << threads << " threads";
+    EXPECT_EQ(ds.column(1).type(), ColumnType::kFloat64);
+  }
+}
+
+// Numbers in the fast path's shapes and beyond it read exactly as std::from_chars reads them.
+TEST(CsvTest, NumbersMatchFromCharsBitForBit) {
+  std::mt19937_64 rng(99);
+  std::string csv = "x\n";
+  std::vector<std::string> fields;
+  for (int i = 0; i < 200000; ++i) {
+    const int digits = 1 + static_cast<int>(rng() % 20);
+    std::string s = rng() % 4 == 0 ? "-" : "";
+    for (int d = 0; d < digits; ++d) s += static_cast<char>('0' + rng() % 10);
+    if (rng() % 2 == 0) s.insert(s.size() - static_cast<std::size_t>(rng() % digits), ".");
+    if (s.back() == '.') s += '0';
+    if (s.front() == '.' || s.rfind("-.", 0) == 0) s.insert(s.front() == '-' ? 1 : 0, "0");
+    if (rng() % 3 == 0) s += "e" + std::to_string(static_cast<int>(rng() % 70) - 35);
+    fields.push_back(s);
+    csv += s + "\n";
+  }
+  for (const bool f32 : {false, true}) {
+    CsvOptions options;
+    options.float32 = f32;
+    Dataset ds = parse_ok(csv, options);
+    const Column& c = ds.column(0);
+    ASSERT_EQ(c.size(), fields.size());
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      const std::string& s = fields[i];
+      if (f32) {
+        float expected = 0;
+        if (std::from_chars(s.data(), s.data() + s.size(), expected).ec != std::errc{}) continue;
+        ASSERT_EQ(std::memcmp(&expected, &c.float32()[i], sizeof expected), 0) << s;
+      } else {
+        double expected = 0;
+        if (std::from_chars(s.data(), s.data() + s.size(), expected).ec != std::errc{}) continue;
+        ASSERT_EQ(std::memcmp(&expected, &c.float64()[i], sizeof expected), 0) << s;
+      }
+    }
+  }
 }
 
 }  // namespace

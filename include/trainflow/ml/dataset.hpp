@@ -23,6 +23,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "trainflow/core/status.hpp"
@@ -40,12 +41,55 @@ std::string_view to_string(ColumnType type) noexcept;
 
 using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
+namespace detail {
+// Memory for ColumnBuffer: `count` elements of `size` bytes, uninitialised (null when empty);
+// throws std::bad_alloc when it cannot be had. Released with release_column_memory() given the
+// same count and size.
+void* allocate_column_memory(std::size_t count, std::size_t size);
+void release_column_memory(void* memory, std::size_t count, std::size_t size) noexcept;
+}  // namespace detail
+
+// Storage for a float64 column's values that starts uninitialised: nothing zero-fills it, so
+// writing a value is the first touch of its memory (done best by the thread that writes it).
+// Buffers of 2 MiB or more are mapped on their own, 2 MiB aligned, and unmapped when released.
+// For kernels that write every value once; Column::float64() takes it without a copy. Move-only.
+//
+//   auto values = ColumnBuffer<double>::uninitialized(n);
+//   for (std::size_t i = 0; i < n; ++i) values[i] = f(i);
+//   Column c = Column::float64("y", std::move(values));
+template <class T>
+class ColumnBuffer {
+ public:
+  static_assert(std::is_same_v<T, double>, "ColumnBuffer holds float64 values");
+  // `size` values with unspecified contents (reading one before writing it is undefined).
+  // Throws std::bad_alloc when memory is short, like std::vector.
+  static ColumnBuffer uninitialized(std::size_t size) { return ColumnBuffer(Allocate{}, size); }
+
+  T* data() noexcept { return data_.get(); }
+  std::size_t size() const noexcept { return size_; }
+  T& operator[](std::size_t i) noexcept { return data_[i]; }
+
+ private:
+  struct Allocate {};
+  struct Release {
+    std::size_t size = 0;
+    void operator()(T* p) const noexcept { detail::release_column_memory(p, size, sizeof(T)); }
+  };
+  ColumnBuffer(Allocate /*tag*/, std::size_t size)
+      : data_(static_cast<T*>(detail::allocate_column_memory(size, sizeof(T))), Release{size}),
+        size_(size) {}
+  std::unique_ptr<T[], Release> data_;
+  std::size_t size_ = 0;
+};
+
 class Column {
  public:
   // An empty float64 column without a name.
   Column();
 
   static Column float64(std::string name, std::vector<double> values);
+  // The column owns the buffer's memory; every value must have been written.
+  static Column float64(std::string name, ColumnBuffer<double> values);
   static Column float32(std::string name, std::vector<float> values);
   // REQUIRES: every code is -1 or indexes `categories`; categories are distinct (both asserted
   // in debug builds).
