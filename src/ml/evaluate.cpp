@@ -25,7 +25,8 @@ Result<Metrics> evaluate(const Model& model, const Dataset& data, const Evaluate
   if (p.task == Task::kRegression) {
     Result<std::vector<double>> y = target_values(data);
     if (!y) return std::move(y).error();
-    for (Status s : {put(metrics, "rmse", rmse(*y, p.values)), put(metrics, "mae", mae(*y, p.values))}) {
+    for (Status s :
+         {put(metrics, "rmse", rmse(*y, p.values)), put(metrics, "mae", mae(*y, p.values))}) {
       if (!s.ok()) return s;
     }
     if (y->size() >= 2) {

@@ -36,8 +36,8 @@ std::string quoted(const fs::path& path) {
 }
 
 Status os_error(const fs::path& path, int error, std::string_view doing) {
-  std::string message = "read_idx: cannot " + std::string(doing) + " " + quoted(path) + ": " +
-                        std::strerror(error);
+  std::string message =
+      "read_idx: cannot " + std::string(doing) + " " + quoted(path) + ": " + std::strerror(error);
   if (error == ENOENT || error == ENOTDIR) return not_found(std::move(message));
   if (error == EACCES || error == EPERM || error == EISDIR) {
     return failed_precondition(std::move(message));
@@ -158,7 +158,8 @@ class IdxStream {
 
   Status zlib_failure(int rc) const {
     const char* detail = zlib_.msg != nullptr ? zlib_.msg : zError(rc);
-    return invalid_argument("read_idx: " + quoted(path_) + ": corrupt gzip data near compressed byte " +
+    return invalid_argument("read_idx: " + quoted(path_) +
+                            ": corrupt gzip data near compressed byte " +
                             std::to_string(consumed_before_ + input_pos_) + " (" + detail +
                             "); the file is damaged, download it again");
   }
@@ -210,7 +211,7 @@ struct IdxHeader {
   ElementType type{};
   std::vector<std::uint32_t> dims;
   std::uint64_t items = 0;
-  std::uint64_t features = 0;   // product of dims[1..]
+  std::uint64_t features = 0;    // product of dims[1..]
   std::uint64_t data_bytes = 0;  // items * features * type.size
   std::uint64_t header_bytes = 0;
 };
@@ -303,8 +304,8 @@ Status truncated(const IdxStream& stream, const IdxHeader& header) {
 template <class Sink>
 Status read_elements(IdxStream& stream, const IdxHeader& header, std::uint64_t elements,
                      const Sink& sink) {
-  std::vector<char> buffer(static_cast<std::size_t>(
-      std::min<std::uint64_t>(kChunk, elements * header.type.size)));
+  std::vector<char> buffer(
+      static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, elements * header.type.size)));
   std::uint64_t done = 0;
   while (done < elements) {
     const std::size_t want = static_cast<std::size_t>(
@@ -331,7 +332,8 @@ Result<Dataset> read_idx(const fs::path& images, const fs::path& labels,
                             " must be finite");
   }
   if (options.feature_prefix.empty()) {
-    return invalid_argument("read_idx: options.feature_prefix is empty; feature columns need names");
+    return invalid_argument(
+        "read_idx: options.feature_prefix is empty; feature columns need names");
   }
   if (options.target.empty()) {
     return invalid_argument("read_idx: options.target is empty; the target column needs a name");
@@ -364,8 +366,7 @@ Result<Dataset> read_idx(const fs::path& images, const fs::path& labels,
   }
   if (label_header->items != image_header->items) {
     return label_in.bad(4, "declares " + std::to_string(label_header->items) + " labels but " +
-                               quoted(images) + " declares " +
-                               std::to_string(image_header->items) +
+                               quoted(images) + " declares " + std::to_string(image_header->items) +
                                " items; the two files do not belong together");
   }
   const bool whole = options.max_rows == 0 || options.max_rows >= image_header->items;
@@ -388,7 +389,8 @@ Result<Dataset> read_idx(const fs::path& images, const fs::path& labels,
                                 "label " + std::to_string(first + i) + " is " + text +
                                     "; labels must be integers in [0, 2^31)");
           }
-          if (!options.class_names.empty() && v >= static_cast<double>(options.class_names.size())) {
+          if (!options.class_names.empty() &&
+              v >= static_cast<double>(options.class_names.size())) {
             return label_in.bad(label_start + (first + i) * label_size,
                                 "label " + std::to_string(first + i) + " is " +
                                     std::to_string(static_cast<std::int64_t>(v)) + " but only " +
@@ -417,8 +419,8 @@ Result<Dataset> read_idx(const fs::path& images, const fs::path& labels,
   // twice the data read (plus one first allocation of at most max(features, 2^20) floats).
   std::vector<std::vector<float>> columns;
   std::vector<float*> column_data;
-  std::uint64_t capacity =
-      std::min<std::uint64_t>(rows, std::max<std::uint64_t>(1, (std::uint64_t{1} << 20) / features));
+  std::uint64_t capacity = std::min<std::uint64_t>(
+      rows, std::max<std::uint64_t>(1, (std::uint64_t{1} << 20) / features));
   std::uint64_t row = 0;
   std::uint64_t feature = 0;
   const auto grow = [&] {
@@ -428,27 +430,27 @@ Result<Dataset> read_idx(const fs::path& images, const fs::path& labels,
       column_data[j] = columns[j].data();
     }
   };
-  status = read_elements(
-      image_in, *image_header, rows * features,
-      [&](std::uint64_t, const unsigned char* bytes, std::size_t count) -> Status {
-        for (std::size_t i = 0; i < count; ++i) {
-          if (row == 0) {
-            columns.emplace_back(static_cast<std::size_t>(capacity));
-            column_data.push_back(columns.back().data());
-          } else if (feature == 0 && row == capacity) {
-            grow();
-          }
-          const unsigned char* p = bytes + i * image_size;
-          column_data[feature][row] = image_code == 0x08
-                                          ? byte_values[p[0]]
-                                          : static_cast<float>(element(p, image_code) * scale);
-          if (++feature == features) {
-            feature = 0;
-            ++row;
-          }
-        }
-        return ok_status();
-      });
+  status =
+      read_elements(image_in, *image_header, rows * features,
+                    [&](std::uint64_t, const unsigned char* bytes, std::size_t count) -> Status {
+                      for (std::size_t i = 0; i < count; ++i) {
+                        if (row == 0) {
+                          columns.emplace_back(static_cast<std::size_t>(capacity));
+                          column_data.push_back(columns.back().data());
+                        } else if (feature == 0 && row == capacity) {
+                          grow();
+                        }
+                        const unsigned char* p = bytes + i * image_size;
+                        column_data[feature][row] =
+                            image_code == 0x08 ? byte_values[p[0]]
+                                               : static_cast<float>(element(p, image_code) * scale);
+                        if (++feature == features) {
+                          feature = 0;
+                          ++row;
+                        }
+                      }
+                      return ok_status();
+                    });
   if (!status.ok()) return status;
   if (whole) {
     if (status = expect_end(image_in, *image_header); !status.ok()) return status;
@@ -472,7 +474,8 @@ Result<Dataset> read_idx(const fs::path& images, const fs::path& labels,
   out.reserve(columns.size() + 1);
   for (std::size_t j = 0; j < columns.size(); ++j) {
     columns[j].resize(static_cast<std::size_t>(rows));
-    out.push_back(Column::float32(options.feature_prefix + std::to_string(j), std::move(columns[j])));
+    out.push_back(
+        Column::float32(options.feature_prefix + std::to_string(j), std::move(columns[j])));
   }
   out.push_back(Column::categorical(options.target, std::move(codes), std::move(categories)));
   return Dataset::make(std::move(out), options.target);

@@ -152,8 +152,8 @@ Result<LinearModel> fit_linear_regression(const Dataset& train,
                             ": the solution is not finite; the values are too large, scale them");
   }
 
-  return LinearModel(detail::column_names(train, features), std::vector<double>(w.data(), w.data() + w.size()),
-                     intercept, rank);
+  return LinearModel(detail::column_names(train, features),
+                     std::vector<double>(w.data(), w.data() + w.size()), intercept, rank);
 }
 
 }  // namespace trainflow::ml

@@ -82,12 +82,15 @@ class Problem {
     const std::size_t p = params();
     double loss = 0;
     grad->setZero(static_cast<Eigen::Index>(p));
-    for_each_block(p + 1, [&](std::size_t begin, std::size_t end, double* out) {
-      block_gradient(theta, begin, end, out);
-    }, [&](const double* partial) {
-      *grad += Eigen::Map<const Vector>(partial, static_cast<Eigen::Index>(p));
-      loss += partial[p];
-    });
+    for_each_block(
+        p + 1,
+        [&](std::size_t begin, std::size_t end, double* out) {
+          block_gradient(theta, begin, end, out);
+        },
+        [&](const double* partial) {
+          *grad += Eigen::Map<const Vector>(partial, static_cast<Eigen::Index>(p));
+          loss += partial[p];
+        });
     const auto weights = static_cast<Eigen::Index>(r_ * d_);
     loss += 0.5 * l2_ * theta.head(weights).squaredNorm();
     grad->head(weights) += l2_ * theta.head(weights);
@@ -98,12 +101,15 @@ class Problem {
   Matrix hessian(const Vector& theta) const {
     const std::size_t p = params();
     Matrix h = Matrix::Zero(static_cast<Eigen::Index>(p), static_cast<Eigen::Index>(p));
-    for_each_block(p * p, [&](std::size_t begin, std::size_t end, double* out) {
-      block_hessian(theta, begin, end, out);
-    }, [&](const double* partial) {
-      h += Eigen::Map<const Matrix>(partial, static_cast<Eigen::Index>(p),
-                                    static_cast<Eigen::Index>(p));
-    });
+    for_each_block(
+        p * p,
+        [&](std::size_t begin, std::size_t end, double* out) {
+          block_hessian(theta, begin, end, out);
+        },
+        [&](const double* partial) {
+          h += Eigen::Map<const Matrix>(partial, static_cast<Eigen::Index>(p),
+                                        static_cast<Eigen::Index>(p));
+        });
     for (std::size_t j = 0; j < r_ * d_; ++j) {
       h(static_cast<Eigen::Index>(j), static_cast<Eigen::Index>(j)) += l2_;
     }
@@ -343,8 +349,7 @@ class Solve {
       Matrix shifted = h;
       shifted.diagonal().array() += shift;
       const Eigen::LDLT<Matrix> ldlt(shifted);
-      if (ldlt.info() == Eigen::Success && ldlt.isPositive() &&
-          ldlt.vectorD().minCoeff() > 0) {
+      if (ldlt.info() == Eigen::Success && ldlt.isPositive() && ldlt.vectorD().minCoeff() > 0) {
         Vector direction = ldlt.solve(-g);
         if (direction.allFinite() && direction.dot(g) < 0) return direction;
       }

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <type_traits>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -40,7 +40,8 @@ Status check_finite(const Dataset& data, std::size_t col, std::string_view what)
 Result<std::vector<std::size_t>> training_features(const Dataset& train, std::string_view what) {
   const std::string where(what);
   if (!train.target_index()) {
-    return invalid_argument(where + ": the dataset has no target column; name one in Dataset::make");
+    return invalid_argument(where +
+                            ": the dataset has no target column; name one in Dataset::make");
   }
   if (const std::vector<std::size_t> cats = train.categorical_feature_indices(); !cats.empty()) {
     return invalid_argument(where + ": feature column '" + train.column(cats.front()).name() +
@@ -100,7 +101,8 @@ Result<TrainingClasses> training_classes(const Dataset& train, std::string_view 
   const std::string where(what);
   const std::optional<std::size_t> target = train.target_index();
   if (!target) {
-    return invalid_argument(where + ": the dataset has no target column; name one in Dataset::make");
+    return invalid_argument(where +
+                            ": the dataset has no target column; name one in Dataset::make");
   }
   const Column& column = train.column(*target);
   const std::size_t n = train.num_rows();
@@ -180,8 +182,9 @@ Result<std::vector<std::int32_t>> encode_labels(const Dataset& data,
                                                 std::span<const std::string> classes) {
   const std::optional<std::size_t> target = data.target_index();
   if (!target) {
-    return invalid_argument("encode_labels: the dataset has no target column; name one in "
-                            "Dataset::make");
+    return invalid_argument(
+        "encode_labels: the dataset has no target column; name one in "
+        "Dataset::make");
   }
   std::unordered_map<std::string, std::int32_t> index;
   for (std::size_t c = 0; c < classes.size(); ++c) {
@@ -230,8 +233,9 @@ Result<std::vector<std::int32_t>> encode_labels(const Dataset& data,
 Result<std::vector<double>> target_values(const Dataset& data) {
   const std::optional<std::size_t> target = data.target_index();
   if (!target) {
-    return invalid_argument("target_values: the dataset has no target column; name one in "
-                            "Dataset::make");
+    return invalid_argument(
+        "target_values: the dataset has no target column; name one in "
+        "Dataset::make");
   }
   const Column& column = data.column(*target);
   if (!column.is_numeric()) {

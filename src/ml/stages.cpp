@@ -99,8 +99,8 @@ StageType synthetic_type() {
                          defaults.numeric_features, 0, 100000),
                int_param("categorical_features", "categorical columns cat0, cat1, ...",
                          defaults.categorical_features, 0, 100000),
-               int_param("categories", "categories per categorical column", defaults.categories,
-                         1, 100000),
+               int_param("categories", "categories per categorical column", defaults.categories, 1,
+                         100000),
                int_param("classes", "classes (classification)", defaults.classes, 2, 100000),
                {.name = "missing_rate",
                 .type = ParamType::kDouble,
@@ -277,8 +277,8 @@ StageType standard_scaler_type() {
           columns_param("columns to scale; empty: every numeric feature column"),
       },
       [](const Params& p, const Dataset& train) {
-        return StandardScaler({.with_mean = p.get<bool>("with_mean"),
-                               .with_std = p.get<bool>("with_std")})
+        return StandardScaler(
+                   {.with_mean = p.get<bool>("with_mean"), .with_std = p.get<bool>("with_std")})
             .fit(train, string_list(p, "columns"));
       },
       scale);
@@ -484,13 +484,13 @@ Result<FittedColumnTransformer> fit_column_transformer(const Params& p, const Da
   }
   const bool ignore = p.get<std::string>("unknown") == "ignore";
   if (p.get<std::string>("encode") == "ordinal") {
-    categorical.encode = OrdinalEncoderOptions{
-        .unknown = ignore ? OrdinalEncoderOptions::Unknown::kUseMissing
-                          : OrdinalEncoderOptions::Unknown::kError};
+    categorical.encode =
+        OrdinalEncoderOptions{.unknown = ignore ? OrdinalEncoderOptions::Unknown::kUseMissing
+                                                : OrdinalEncoderOptions::Unknown::kError};
   } else {
     OneHotEncoderOptions one_hot;
-    one_hot.unknown = ignore ? OneHotEncoderOptions::Unknown::kIgnore
-                             : OneHotEncoderOptions::Unknown::kError;
+    one_hot.unknown =
+        ignore ? OneHotEncoderOptions::Unknown::kIgnore : OneHotEncoderOptions::Unknown::kError;
     one_hot.max_categories = static_cast<std::size_t>(p.get<std::int64_t>("max_categories"));
     categorical.encode = one_hot;
   }
@@ -728,12 +728,11 @@ Result<ModelPtr> fit_mlp(const Params& p, StageContext& ctx, const Dataset& trai
 }
 
 StageType mlp_classifier_type() {
-  return detail::model_type(
-      "mlp_classifier", "Multi-layer perceptron classifier (softmax cross-entropy) on oneDNN",
-      mlp_params(), /*uses_val=*/true,
-      [](const Params& p, StageContext& ctx, const Dataset& train, const Dataset* val) {
-        return fit_mlp(p, ctx, train, val, true);
-      });
+  return detail::model_type("mlp_classifier",
+                            "Multi-layer perceptron classifier (softmax cross-entropy) on oneDNN",
+                            mlp_params(), /*uses_val=*/true,
+                            [](const Params& p, StageContext& ctx, const Dataset& train,
+                               const Dataset* val) { return fit_mlp(p, ctx, train, val, true); });
 }
 
 StageType mlp_regressor_type() {
@@ -820,12 +819,27 @@ StageType select_best_type();  // src/ml/select_best.cpp
 
 Status register_ml_stages(StageRegistry& registry) {
   using Factory = StageType (*)();
-  for (Factory make :
-       {read_csv_type, read_idx_type, synthetic_type, split_type, kfold_type, impute_type,
-        standard_scaler_type, minmax_scaler_type, robust_scaler_type, one_hot_type, ordinal_type,
-        column_transformer_type, linear_regression_type, logistic_regression_type,
-        mlp_classifier_type, mlp_regressor_type, predict_type, evaluate_type, gate_type,
-        write_csv_type, select_best_type}) {
+  for (Factory make : {read_csv_type,
+                       read_idx_type,
+                       synthetic_type,
+                       split_type,
+                       kfold_type,
+                       impute_type,
+                       standard_scaler_type,
+                       minmax_scaler_type,
+                       robust_scaler_type,
+                       one_hot_type,
+                       ordinal_type,
+                       column_transformer_type,
+                       linear_regression_type,
+                       logistic_regression_type,
+                       mlp_classifier_type,
+                       mlp_regressor_type,
+                       predict_type,
+                       evaluate_type,
+                       gate_type,
+                       write_csv_type,
+                       select_best_type}) {
     if (Status status = registry.add(make()); !status.ok()) return status;
   }
   registry.name_type(type_id<Dataset>(), "dataset");

@@ -18,8 +18,8 @@
 
 namespace trainflow::ml::detail {
 
-inline ParamSpec int_param(std::string name, std::string doc, std::size_t default_value,
-                           double min, double max) {
+inline ParamSpec int_param(std::string name, std::string doc, std::size_t default_value, double min,
+                           double max) {
   return {.name = std::move(name),
           .type = ParamType::kInt,
           .doc = std::move(doc),
@@ -45,8 +45,7 @@ inline ParamSpec seed_param() {
 }
 
 inline std::uint64_t seed_or_stage(const Params& p, const StageContext& ctx) {
-  return p.is_given("seed") ? static_cast<std::uint64_t>(p.get<std::int64_t>("seed"))
-                            : ctx.seed();
+  return p.is_given("seed") ? static_cast<std::uint64_t>(p.get<std::int64_t>("seed")) : ctx.seed();
 }
 
 inline std::span<const std::string> string_list(const Params& p, std::string_view name) {
@@ -80,7 +79,8 @@ class TransformerBody final : public StageBody {
       return;
     }
     for (std::uint32_t i = 0; i < inputs_.size(); ++i) {
-      Result<Dataset> out = transform_(*fitted, call.input(i).get<Dataset>(), call.context().threads());
+      Result<Dataset> out =
+          transform_(*fitted, call.input(i).get<Dataset>(), call.context().threads());
       if (!out) {
         call.fail(Status(out.error().code(),
                          "transforming '" + inputs_[i] + "': " + out.error().message()));

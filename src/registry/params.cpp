@@ -50,12 +50,10 @@ std::string join(std::span<const std::string> items) {
 Status check_number(const ParamSpec& spec, double v) {
   if (std::isnan(v)) return invalid_argument("must be a number, got nan");
   if (spec.min && v < *spec.min) {
-    return invalid_argument("must be >= " + format_number(*spec.min) + ", got " +
-                            format_number(v));
+    return invalid_argument("must be >= " + format_number(*spec.min) + ", got " + format_number(v));
   }
   if (spec.max && v > *spec.max) {
-    return invalid_argument("must be <= " + format_number(*spec.max) + ", got " +
-                            format_number(v));
+    return invalid_argument("must be <= " + format_number(*spec.max) + ", got " + format_number(v));
   }
   if (!std::isfinite(v) && !(spec.min || spec.max)) {
     return invalid_argument("must be finite, got " + format_double(v));
@@ -78,10 +76,10 @@ Status check_choice(const ParamSpec& spec, const std::string& v) {
 template <class T>
 Status check_list(const ParamSpec& spec, const std::vector<T>& list) {
   if (list.size() < spec.min_size || list.size() > spec.max_size) {
-    std::string bounds = spec.max_size == static_cast<std::size_t>(-1)
-                             ? "at least " + std::to_string(spec.min_size)
-                             : std::to_string(spec.min_size) + " to " +
-                                   std::to_string(spec.max_size);
+    std::string bounds =
+        spec.max_size == static_cast<std::size_t>(-1)
+            ? "at least " + std::to_string(spec.min_size)
+            : std::to_string(spec.min_size) + " to " + std::to_string(spec.max_size);
     return invalid_argument("must have " + bounds + " elements, got " +
                             std::to_string(list.size()));
   }
@@ -175,8 +173,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   for (std::size_t i = 1; i <= a.size(); ++i) {
     for (std::size_t j = 1; j <= b.size(); ++j) {
       const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      std::size_t best = std::min({d[(i - 1) * w + j] + 1, d[i * w + j - 1] + 1,
-                                   d[(i - 1) * w + j - 1] + cost});
+      std::size_t best =
+          std::min({d[(i - 1) * w + j] + 1, d[i * w + j - 1] + 1, d[(i - 1) * w + j - 1] + cost});
       if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
         best = std::min(best, d[(i - 2) * w + j - 2] + 1);
       }
@@ -203,10 +201,18 @@ std::string_view to_string(ParamType type) noexcept {
 
 namespace {
 
-std::string format_value(bool v) { return v ? "true" : "false"; }
-std::string format_value(std::int64_t v) { return std::to_string(v); }
-std::string format_value(double v) { return format_double(v); }
-std::string format_value(const std::string& v) { return quote(v); }
+std::string format_value(bool v) {
+  return v ? "true" : "false";
+}
+std::string format_value(std::int64_t v) {
+  return std::to_string(v);
+}
+std::string format_value(double v) {
+  return format_double(v);
+}
+std::string format_value(const std::string& v) {
+  return quote(v);
+}
 template <class T>
 std::string format_value(const std::vector<T>& v) {
   std::string out = "[";
@@ -251,8 +257,8 @@ ParamValue coerce(const ParamSpec& spec, ParamValue value) {
   if (spec.type >= ParamType::kIntList && got >= ParamType::kIntList) {
     const bool empty = std::visit(
         [](const auto& v) {
-          if constexpr (requires { v.empty(); } && !std::is_same_v<std::decay_t<decltype(v)>,
-                                                                    std::string>) {
+          if constexpr (requires { v.empty(); } &&
+                        !std::is_same_v<std::decay_t<decltype(v)>, std::string>) {
             return v.empty();
           } else {
             return false;
@@ -273,18 +279,17 @@ ParamValue coerce(const ParamSpec& spec, ParamValue value) {
 Status check_param(const ParamSpec& spec, const ParamValue& value) {
   if (type_of(value) != spec.type) {
     return invalid_argument("must be a " + std::string(to_string(spec.type)) + ", got a " +
-                            std::string(to_string(type_of(value))) + " (" + to_string(value) +
-                            ")");
+                            std::string(to_string(type_of(value))) + " (" + to_string(value) + ")");
   }
   switch (spec.type) {
     case ParamType::kBool: return ok_status();
-    case ParamType::kInt: return check_number(spec, static_cast<double>(std::get<std::int64_t>(value)));
+    case ParamType::kInt:
+      return check_number(spec, static_cast<double>(std::get<std::int64_t>(value)));
     case ParamType::kDouble: return check_number(spec, std::get<double>(value));
     case ParamType::kString: return check_choice(spec, std::get<std::string>(value));
     case ParamType::kIntList: return check_list(spec, std::get<std::vector<std::int64_t>>(value));
     case ParamType::kDoubleList: return check_list(spec, std::get<std::vector<double>>(value));
-    case ParamType::kStringList:
-      return check_list(spec, std::get<std::vector<std::string>>(value));
+    case ParamType::kStringList: return check_list(spec, std::get<std::vector<std::string>>(value));
   }
   return ok_status();
 }
@@ -338,11 +343,9 @@ Result<ParamValue> parse_param(const ParamSpec& spec, std::string_view text) {
 }
 
 const ParamValue* Params::find(std::string_view name) const noexcept {
-  const auto it = std::lower_bound(
-      values_.begin(), values_.end(), name,
-      [](const std::pair<std::string, ParamValue>& entry, std::string_view n) {
-        return entry.first < n;
-      });
+  const auto it = std::lower_bound(values_.begin(), values_.end(), name,
+                                   [](const std::pair<std::string, ParamValue>& entry,
+                                      std::string_view n) { return entry.first < n; });
   if (it == values_.end() || it->first != name) return nullptr;
   return &it->second;
 }

@@ -21,8 +21,8 @@ bool is_snake_case(std::string_view name) {
 Status check_ports(const StageType& type, const std::vector<PortDecl>& ports,
                    std::string_view what) {
   for (std::size_t i = 0; i < ports.size(); ++i) {
-    const std::string where = "stage type '" + type.name + "': " + std::string(what) + " '" +
-                              ports[i].name + "'";
+    const std::string where =
+        "stage type '" + type.name + "': " + std::string(what) + " '" + ports[i].name + "'";
     if (!is_snake_case(ports[i].name)) {
       return invalid_argument(where + " is not lower_snake_case ([a-z][a-z0-9_]*)");
     }
@@ -94,8 +94,7 @@ Status check_made(const StageType& type, const StageSpec& spec,
   }
   for (; next < type.outputs.size(); ++next) {
     if (!type.outputs[next].optional) {
-      return internal_error(where + "required output '" + type.outputs[next].name +
-                            "' is missing");
+      return internal_error(where + "required output '" + type.outputs[next].name + "' is missing");
     }
   }
   return ok_status();
@@ -150,10 +149,9 @@ Status StageRegistry::unknown_type(std::string_view name) const {
   return not_found(std::move(message));
 }
 
-Result<StageSpec> StageRegistry::instantiate(
-    std::string_view type_name, std::string stage_name,
-    std::vector<std::pair<std::string, ParamValue>> params,
-    std::span<const std::string> optional_inputs) const {
+Result<StageSpec> StageRegistry::instantiate(std::string_view type_name, std::string stage_name,
+                                             std::vector<std::pair<std::string, ParamValue>> params,
+                                             std::span<const std::string> optional_inputs) const {
   const StageType* type = find(type_name);
   if (!type) return unknown_type(type_name);
   std::vector<std::string> inputs;

@@ -58,7 +58,8 @@ class FashionMnistTest : public ::testing::Test {
   }
   void SetUp() override {
     if (load_error) FAIL() << load_error->to_string();
-    if (!train) GTEST_SKIP() << "Fashion-MNIST is not installed (Debian package dataset-fashion-mnist)";
+    if (!train)
+      GTEST_SKIP() << "Fashion-MNIST is not installed (Debian package dataset-fashion-mnist)";
     ASSERT_EQ(train->num_rows(), 60000u);
     ASSERT_EQ(test->num_rows(), 10000u);
   }
@@ -93,9 +94,9 @@ TEST_F(FashionMnistTest, LogisticRegressionReachesPublishedAccuracy) {
   const LogisticFitReport& report = model->fit_report();
   std::cout << "fashion-mnist logistic regression: test accuracy " << acc << ", "
             << report.iterations << " iterations, " << report.evaluations
-            << " evaluations, converged " << report.converged << ", objective "
-            << report.objective << ", max |gradient| " << report.gradient_max_norm << "; fit "
-            << seconds(start, fitted) << " s\n";
+            << " evaluations, converged " << report.converged << ", objective " << report.objective
+            << ", max |gradient| " << report.gradient_max_norm << "; fit " << seconds(start, fitted)
+            << " s\n";
   EXPECT_GE(acc, 0.84);
 }
 

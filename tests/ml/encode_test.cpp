@@ -140,7 +140,7 @@ TEST(OneHotEncoderTest, ReplacesEachColumnByIndicatorColumnsInPlace) {
   Result<Dataset> out = fitted->transform(train_data());
   ASSERT_TRUE(out.has_value()) << out.error().to_string();
   EXPECT_EQ(names_of(*out), (std::vector<std::string>{"color=red", "color=green", "color=blue", "x",
-                                                   "size=s", "size=m", "size=l", "t"}));
+                                                      "size=s", "size=m", "size=l", "t"}));
   // Missing (row 3) gives all zeros.
   expect_same(values_of(*out, "color=red"), {1, 0, 1, 0, 0, 1});
   expect_same(values_of(*out, "color=green"), {0, 1, 0, 0, 0, 0});
@@ -173,7 +173,7 @@ TEST(OneHotEncoderTest, UsesTheTrainDictionaryWhenTestOrderDiffers) {
   Result<Dataset> out = fitted->transform(test_data());
   ASSERT_TRUE(out.has_value()) << out.error().to_string();
   EXPECT_EQ(names_of(*out), (std::vector<std::string>{"color=red", "color=green", "color=blue", "x",
-                                                   "size=s", "size=m", "size=l", "t"}));
+                                                      "size=s", "size=m", "size=l", "t"}));
   // Rows: red, blue, missing, purple (unknown: all zeros with kIgnore).
   expect_same(values_of(*out, "color=red"), {1, 0, 0, 0});
   expect_same(values_of(*out, "color=green"), {0, 0, 0, 0});

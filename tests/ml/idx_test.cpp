@@ -44,8 +44,12 @@ std::string elements(std::uint8_t type, const std::vector<double>& values) {
     switch (type) {
       case 0x08:
       case 0x09: out.push_back(static_cast<char>(static_cast<std::int64_t>(v))); break;
-      case 0x0B: put_big_endian(out, static_cast<std::uint16_t>(static_cast<std::int16_t>(v)), 2); break;
-      case 0x0C: put_big_endian(out, static_cast<std::uint32_t>(static_cast<std::int32_t>(v)), 4); break;
+      case 0x0B:
+        put_big_endian(out, static_cast<std::uint16_t>(static_cast<std::int16_t>(v)), 2);
+        break;
+      case 0x0C:
+        put_big_endian(out, static_cast<std::uint32_t>(static_cast<std::int32_t>(v)), 4);
+        break;
       case 0x0D: put_big_endian(out, std::bit_cast<std::uint32_t>(static_cast<float>(v)), 4); break;
       default: put_big_endian(out, std::bit_cast<std::uint64_t>(v), 8); break;
     }
@@ -55,8 +59,7 @@ std::string elements(std::uint8_t type, const std::vector<double>& values) {
 
 std::string gzip(const std::string& data) {
   z_stream z{};
-  EXPECT_EQ(deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
-                         Z_DEFAULT_STRATEGY),
+  EXPECT_EQ(deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
             Z_OK);
   std::string out(deflateBound(&z, static_cast<uLong>(data.size())) + 64, '\0');
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
@@ -90,8 +93,8 @@ class IdxTest : public ::testing::Test {
 
   fs::path write(const std::string& name, const std::string& bytes) {
     const fs::path path = dir_ / name;
-    std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(),
-                                                                  static_cast<std::streamsize>(bytes.size()));
+    std::ofstream(path, std::ios::binary | std::ios::trunc)
+        .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     return path;
   }
 
@@ -157,12 +160,10 @@ TEST_F(IdxTest, ReadsEveryElementType) {
     std::uint8_t type;
     std::vector<double> values;
   };
-  const std::vector<Case> cases{{0x08, {0, 200, 7, 255}},
-                                {0x09, {-128, 127, -1, 0}},
-                                {0x0B, {-32768, 32767, -300, 12}},
-                                {0x0C, {-2147483648.0, 2147483647.0, -70000, 5}},
-                                {0x0D, {-1.5, 0.25, 1e30, -0.0}},
-                                {0x0E, {-1.5, 1e300, 0.1, 3.0}}};
+  const std::vector<Case> cases{
+      {0x08, {0, 200, 7, 255}},          {0x09, {-128, 127, -1, 0}},
+      {0x0B, {-32768, 32767, -300, 12}}, {0x0C, {-2147483648.0, 2147483647.0, -70000, 5}},
+      {0x0D, {-1.5, 0.25, 1e30, -0.0}},  {0x0E, {-1.5, 1e300, 0.1, 3.0}}};
   for (const Case& c : cases) {
     SCOPED_TRACE(static_cast<int>(c.type));
     // Items of 1 dimension: one feature each. Labels in the same type.
@@ -192,8 +193,7 @@ TEST_F(IdxTest, UsesClassNamesAndOptions) {
   EXPECT_EQ(ds->column(1).float32()[0], 255.0f);
   EXPECT_EQ(ds->target_name(), "kind");
   // Every name is a category, in label order, and the code is the label value.
-  EXPECT_EQ(ds->column(4).categories(),
-            (std::vector<std::string>{"shirt", "shoe", "bag", "coat"}));
+  EXPECT_EQ(ds->column(4).categories(), (std::vector<std::string>{"shirt", "shoe", "bag", "coat"}));
   EXPECT_EQ(ds->column(4).codes()[0], 2);
   EXPECT_EQ(ds->column(4).codes()[1], 0);
 }
@@ -246,7 +246,8 @@ TEST_F(IdxTest, RejectsBadHeaders) {
   expect_error(std::string("\x01\x00\x08\x01", 4), labels, {"byte 0", "bad magic", "01 00"});
   expect_error(header(0x0A, {3, 4}), labels, {"byte 2", "unknown element type code 10"});
   expect_error(header(0x08, {}), labels, {"byte 3", "0 dimensions"});
-  expect_error(header(0x08, {3, 2, 2}).substr(0, 10), labels, {"byte 10", "truncated", "dimension"});
+  expect_error(header(0x08, {3, 2, 2}).substr(0, 10), labels,
+               {"byte 10", "truncated", "dimension"});
   expect_error(header(0x08, {0, 2}), labels, {"byte 4", "dimension 0 is 0"});
   expect_error(header(0x08, {3, 2, 0}), labels, {"byte 12", "dimension 2 is 0"});
   expect_error(header(0x0E, {3, 0xffffffffu, 0xffffffffu, 0xffffffffu}), labels,

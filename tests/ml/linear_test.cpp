@@ -233,13 +233,14 @@ TEST(LinearRegressionTest, RejectsBadTrainingData) {
 TEST(LinearRegressionTest, RejectsBadPredictionData) {
   const LinearModel model = fit_or_die(exact_plane());
 
-  Result<std::vector<double>> absent = model.predict_values(make_or_die({Column::float64("x1", {1})}));
+  Result<std::vector<double>> absent =
+      model.predict_values(make_or_die({Column::float64("x1", {1})}));
   ASSERT_FALSE(absent.has_value());
   EXPECT_EQ(absent.error().code(), StatusCode::kNotFound);
   EXPECT_TRUE(contains(absent.error().message(), "'x2'")) << absent.error().message();
 
-  Result<std::vector<double>> missing =
-      model.predict_values(make_or_die({Column::float64("x1", {1, 2}), Column::float64("x2", {3, kNaN})}));
+  Result<std::vector<double>> missing = model.predict_values(
+      make_or_die({Column::float64("x1", {1, 2}), Column::float64("x2", {3, kNaN})}));
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(contains(missing.error().message(), "'x2' row 1")) << missing.error().message();

@@ -33,6 +33,7 @@ struct EvaluateOptions {
 // data's target since its AUC is undefined). Regression: rmse, mae, r2 (r2 left out with fewer
 // than 2 rows). Fails as Model::predict, encode_labels or target_values, and as the metric
 // functions on empty data.
-Result<Metrics> evaluate(const Model& model, const Dataset& data, const EvaluateOptions& options = {});
+Result<Metrics> evaluate(const Model& model, const Dataset& data,
+                         const EvaluateOptions& options = {});
 
 }  // namespace trainflow::ml

@@ -63,10 +63,10 @@ struct IdxOptions {
 // kInvalidArgument naming the file, the byte offset (in the decompressed data for a gzip file)
 // and what is wrong: a bad option (scale not finite, an empty prefix or target, repeated class
 // names); a bad magic or unknown element type code; no dimensions, a zero item or feature count
-// (an IDX file with no items gives no dataset), or a size that overflows; a labels file with more than one dimension; item counts that differ between the
-// two files; data that ends before the declared size (truncated) or bytes after it (trailing
-// data); corrupt or truncated gzip data; a label that is not an integer in [0, 2^31), or one that
-// class_names does not cover.
+// (an IDX file with no items gives no dataset), or a size that overflows; a labels file with more
+// than one dimension; item counts that differ between the two files; data that ends before the
+// declared size (truncated) or bytes after it (trailing data); corrupt or truncated gzip data; a
+// label that is not an integer in [0, 2^31), or one that class_names does not cover.
 Result<Dataset> read_idx(const std::filesystem::path& images, const std::filesystem::path& labels,
                          const IdxOptions& options = {});
 

@@ -56,9 +56,7 @@ class LinearModel final : public Model {
   // predict_values() as Predictions::values.
   std::string_view kind() const noexcept override { return "linear_regression"; }
   Task task() const noexcept override { return Task::kRegression; }
-  const std::vector<std::string>& feature_names() const noexcept override {
-    return feature_names_;
-  }
+  const std::vector<std::string>& feature_names() const noexcept override { return feature_names_; }
   const std::vector<std::string>& classes() const noexcept override;
   Result<Predictions> predict(const Dataset& data) const override;
 

@@ -104,9 +104,7 @@ class LogisticModel final : public Model {
   // lowest index on an exact tie. Feature columns are found by name. Fails as Model::predict.
   std::string_view kind() const noexcept override { return "logistic_regression"; }
   Task task() const noexcept override { return Task::kClassification; }
-  const std::vector<std::string>& feature_names() const noexcept override {
-    return feature_names_;
-  }
+  const std::vector<std::string>& feature_names() const noexcept override { return feature_names_; }
   const std::vector<std::string>& classes() const noexcept override { return classes_; }
   Result<Predictions> predict(const Dataset& data) const override;
 

@@ -37,8 +37,8 @@ class FittedScaler {
   // row order of `data`, that is not a view, in which every fitted column is replaced by a new
   // float64 column of mapped values, computed in one pass over the rows of `data` only; NaN
   // stays NaN. Other columns, the target included, are shared with `data` (not copied) when it
-  // is not a view, and gathered for its rows when it is. Fails with kNotFound naming a fitted column
-  // that `data` lacks, kInvalidArgument naming one that is categorical in `data`.
+  // is not a view, and gathered for its rows when it is. Fails with kNotFound naming a fitted
+  // column that `data` lacks, kInvalidArgument naming one that is categorical in `data`.
   Result<Dataset> transform(const Dataset& data) const;
 
   // The maps, in the order of the columns given to fit().

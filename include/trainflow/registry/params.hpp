@@ -106,9 +106,7 @@ class Params {
   bool is_given(std::string_view name) const noexcept;
 
   // Every parameter, sorted by name.
-  const std::vector<std::pair<std::string, ParamValue>>& values() const noexcept {
-    return values_;
-  }
+  const std::vector<std::pair<std::string, ParamValue>>& values() const noexcept { return values_; }
   // name=value pairs sorted by name, separated by ';', values as to_string(): identical for
   // equal parameters however they were given (a defaulted value and the same value given
   // explicitly agree). For cache keys and manifests.

@@ -131,9 +131,7 @@ template <class F, class... In>
 struct ParamsBound {
   F fn;
   Params params;
-  auto operator()(StageContext& ctx, const In&... in) const {
-    return fn(params, ctx, in...);
-  }
+  auto operator()(StageContext& ctx, const In&... in) const { return fn(params, ctx, in...); }
 };
 
 }  // namespace detail
@@ -163,11 +161,11 @@ StageType make_stage_type(StageTypeInfo info, F fn) {
   type.doc = std::move(info.doc);
   type.version = info.version;
   type.params = std::move(info.params);
-  type.make = [fn = std::move(fn), inputs = std::move(info.inputs), outputs = std::move(info.outputs),
-               kind = type.name](const Params& params,
-                                 std::span<const std::string>) -> Result<StageSpec> {
-    return make_stage_spec<In...>(
-        StageOptions{.inputs = inputs, .outputs = outputs, .kind = kind}, Bound{fn, params});
+  type.make = [fn = std::move(fn), inputs = std::move(info.inputs),
+               outputs = std::move(info.outputs), kind = type.name](
+                  const Params& params, std::span<const std::string>) -> Result<StageSpec> {
+    return make_stage_spec<In...>(StageOptions{.inputs = inputs, .outputs = outputs, .kind = kind},
+                                  Bound{fn, params});
   };
   return type;
 }
