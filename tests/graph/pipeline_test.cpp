@@ -63,6 +63,57 @@ TEST_F(PipelineTest, ChainsStagesThroughHandles) {
   EXPECT_EQ(p.graph().stage(sum.stage()).inputs.at(0).type, type_id<std::vector<double>>());
 }
 
+TEST_F(PipelineTest, GatherCollectsValuesInOrder) {
+  Pipeline p;
+  std::vector<Handle<int>> trials;
+  for (int i = 0; i < 5; ++i) {
+    trials.push_back(p.add("trial" + std::to_string(i), [i] { return i * i; }));
+  }
+  auto all = p.gather("all", trials);
+  auto sum = p.add(
+      "sum", [](const std::vector<int>& v) { return std::accumulate(v.begin(), v.end(), 0); }, all);
+  EXPECT_EQ(p.graph().stage(all.stage()).kind, "gather");
+  EXPECT_EQ(p.graph().stage(all.stage()).inputs.size(), 5u);
+  const RunReport report = executor_.run(p);
+  ASSERT_TRUE(report.ok()) << report.error().message();
+  EXPECT_EQ(*report.value(sum), 0 + 1 + 4 + 9 + 16);
+  const std::vector<int>* values = report.value(all);
+  ASSERT_EQ(values, nullptr);  // consumed by `sum`, so released
+}
+
+TEST_F(PipelineTest, GatherMovesSoleConsumedValuesAndCopiesShared) {
+  Counts counts;
+  Pipeline p;
+  auto a = p.add("a", [&] { return Counted{&counts, 1}; });
+  auto b = p.add("b", [&] { return Counted{&counts, 2}; });
+  auto reader = p.add(
+      "reader", [](const Counted& c) { return c.payload(); }, b);
+  auto all = p.gather("all", std::vector<Handle<Counted>>{a, b});
+  auto payloads = p.add(
+      "payloads",
+      [](const std::vector<Counted>& v) {
+        std::vector<int> out;
+        for (const Counted& c : v) out.push_back(c.payload());
+        return out;
+      },
+      all);
+  const RunReport report = executor_.run(p);
+  ASSERT_TRUE(report.ok()) << report.error().message();
+  EXPECT_EQ(*report.value(payloads), (std::vector<int>{1, 2}));
+  EXPECT_EQ(*report.value(reader), 2);
+  EXPECT_EQ(counts.copies.load(), 1);  // b has two consumers; a is moved
+}
+
+TEST_F(PipelineTest, GatherOfNothingIsAnEmptyList) {
+  Pipeline p;
+  auto none = p.gather("none", std::vector<Handle<double>>{});
+  auto size = p.add(
+      "size", [](const std::vector<double>& v) { return v.size(); }, none);
+  const RunReport report = executor_.run(p);
+  ASSERT_TRUE(report.ok()) << report.error().message();
+  EXPECT_EQ(*report.value(size), 0u);
+}
+
 TEST_F(PipelineTest, SeveralOutputsBindToSeveralHandles) {
   Pipeline p;
   auto [count, label] = p.add("split", [] { return outputs(3, std::string("abc")); });

@@ -43,6 +43,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <span>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -446,6 +447,20 @@ class TypedBody final : public StageBody {
   Fn fn_;
 };
 
+// The body of Pipeline::gather: its inputs, in order, as one std::vector<T>.
+template <class T>
+class GatherBody final : public StageBody {
+ public:
+  void invoke(StageCall& call) override {
+    std::vector<T> out;
+    out.reserve(call.num_inputs());
+    for (std::uint32_t i = 0; i < call.num_inputs(); ++i) {
+      out.push_back(call.template take_input<T>(i));
+    }
+    call.set_output(0, Value::make(std::move(out)));
+  }
+};
+
 template <class List>
 struct HandlesOf;
 template <>
@@ -510,6 +525,36 @@ class Pipeline {
   auto add(StageOptions options, F&& fn, const Handle<Ins>&... inputs) {
     return add_stage(typename detail::DataInputs<Ins...>::type{}, std::move(options),
                      std::forward<F>(fn), inputs...);
+  }
+
+  // Adds a stage called `name` whose output is the values of `items`, in order, as one
+  // std::vector<T>: how a stage takes the results of a sweep whose size is known only at run
+  // time (a workflow file's list inputs are gathered the same way). Each value is copied, or
+  // moved when the gather stage is its only consumer. REQUIRES: items are handles of this
+  // pipeline.
+  //
+  //   std::vector<Handle<Metrics>> scores = ...;   // one per trial
+  //   auto best = p.add("best", pick_best, p.gather("scores", scores));
+  template <class T>
+  Handle<std::vector<T>> gather(std::string name, std::span<const Handle<T>> items) {
+    static_assert(!std::is_void_v<T>, "trainflow: gather needs handles that carry values");
+    StageSpec spec;
+    spec.name = std::move(name);
+    spec.kind = "gather";
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      spec.inputs.push_back({"in" + std::to_string(i), type_id<T>()});
+    }
+    spec.outputs.push_back({"out", type_id<std::vector<T>>()});
+    spec.body = std::make_shared<detail::GatherBody<T>>();
+    const StageId id = graph_.add_stage(std::move(spec));
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      graph_.connect(items[i].ref(), {id, static_cast<std::uint32_t>(i)});
+    }
+    return Handle<std::vector<T>>{id, 0};
+  }
+  template <class T>
+  Handle<std::vector<T>> gather(std::string name, const std::vector<Handle<T>>& items) {
+    return gather(std::move(name), std::span<const Handle<T>>(items));
   }
 
   // Makes `after` wait for `before` without passing a value.
