@@ -815,6 +815,7 @@ class Loader {
       return errors_.status();
     }
     std::vector<std::vector<StageId>> ids(decls.size());
+    wf.graph = Graph(wf.name);
     // Stages in file order, trials in sweep order; each gather stage right before its consumer.
     struct Edge {
       PortRef from;

@@ -1,7 +1,9 @@
 #include "trainflow/ml/evaluate.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -67,6 +69,37 @@ Result<Metrics> evaluate(const Model& model, const Dataset& data, const Evaluate
     }
   }
   return metrics;
+}
+
+Result<std::size_t> best_trial(std::span<const Metrics> trials, std::string_view metric,
+                               Objective objective) {
+  if (trials.empty()) return invalid_argument("no trials to select from");
+  bool maximise = objective == Objective::kMaximise;
+  if (objective == Objective::kAuto) {
+    Result<bool> higher = higher_is_better(metric);
+    if (!higher) return std::move(higher).error();
+    maximise = *higher;
+  }
+  std::size_t best = trials.size();
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    const auto it = trials[i].find(metric);
+    if (it == trials[i].end()) {
+      return invalid_argument("trial " + std::to_string(i) + " has no metric '" +
+                              std::string(metric) +
+                              "' (evaluate leaves roc_auc out when a class is absent, r2 with "
+                              "fewer than 2 rows); choose another metric");
+    }
+    if (std::isnan(it->second)) continue;
+    if (best == trials.size() || (maximise ? it->second > trials[best].find(metric)->second
+                                           : it->second < trials[best].find(metric)->second)) {
+      best = i;
+    }
+  }
+  if (best == trials.size()) {
+    return invalid_argument("every trial's '" + std::string(metric) +
+                            "' is NaN; nothing to select");
+  }
+  return best;
 }
 
 }  // namespace trainflow::ml

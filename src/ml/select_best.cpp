@@ -1,6 +1,5 @@
 // The select_best stage type: picks the best of a sweep's trials by one metric. A workflow file
 // hands it every trial's model and metrics as lists (the loader gathers them in sweep order).
-#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -42,35 +41,13 @@ StageType select_best_type() {
                                   std::to_string(trials.size()) +
                                   " metrics; bind both inputs to the same sweep");
         }
-        if (models.empty()) return invalid_argument("no trials to select from");
-        const std::string& metric = p.get<std::string>("metric");
         const std::string& mode = p.get<std::string>("mode");
-        bool maximise = mode == "max";
-        if (mode == "auto") {
-          Result<bool> higher = higher_is_better(metric);
-          if (!higher) return std::move(higher).error();
-          maximise = *higher;
-        }
-        std::size_t best = trials.size();
-        for (std::size_t i = 0; i < trials.size(); ++i) {
-          const auto it = trials[i].find(metric);
-          if (it == trials[i].end()) {
-            return invalid_argument("trial " + std::to_string(i) + " has no metric '" + metric +
-                                    "' (evaluate leaves roc_auc out when a class is absent, r2 "
-                                    "with fewer than 2 rows); choose another metric");
-          }
-          if (std::isnan(it->second)) continue;
-          if (best == trials.size()) {
-            best = i;
-            continue;
-          }
-          const double current = trials[best].at(metric);
-          if (maximise ? it->second > current : it->second < current) best = i;
-        }
-        if (best == trials.size()) {
-          return invalid_argument("every trial's '" + metric + "' is NaN; nothing to select");
-        }
-        return outputs(models[best], trials[best], static_cast<std::int64_t>(best));
+        Result<std::size_t> best = best_trial(trials, p.get<std::string>("metric"),
+                                              mode == "max"   ? Objective::kMaximise
+                                              : mode == "min" ? Objective::kMinimise
+                                                              : Objective::kAuto);
+        if (!best) return std::move(best).error();
+        return outputs(models[*best], trials[*best], static_cast<std::int64_t>(*best));
       });
 }
 

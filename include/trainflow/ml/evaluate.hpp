@@ -9,7 +9,9 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "trainflow/core/status.hpp"
 #include "trainflow/ml/dataset.hpp"
@@ -35,5 +37,19 @@ struct EvaluateOptions {
 // functions on empty data.
 Result<Metrics> evaluate(const Model& model, const Dataset& data,
                          const EvaluateOptions& options = {});
+
+// Which way best_trial() compares a metric.
+enum class Objective : std::uint8_t {
+  kAuto,      // higher_is_better(metric): max for scores, min for the losses
+  kMaximise,  //
+  kMinimise,  //
+};
+
+// The index of the best of `trials` by `metric`: the first of equal ones, NaN values never
+// winning. This is what the select_best stage picks. Fails with kInvalidArgument when `trials`
+// is empty, a trial lacks the metric (the message names the trial's index), or every value is
+// NaN; with kNotFound as higher_is_better() for an unknown metric under kAuto.
+Result<std::size_t> best_trial(std::span<const Metrics> trials, std::string_view metric,
+                               Objective objective = Objective::kAuto);
 
 }  // namespace trainflow::ml
