@@ -15,6 +15,7 @@ std::string_view to_string(StatusCode code) noexcept {
     case StatusCode::kUnavailable: return "unavailable";
     case StatusCode::kInternal: return "internal";
     case StatusCode::kUnknown: return "unknown";
+    case StatusCode::kDataLoss: return "data_loss";
   }
   return "unknown";
 }

@@ -23,6 +23,24 @@ TEST(HashTest, MatchesXxh3ReferenceValue) {
   EXPECT_EQ(hash_bytes(nullptr, 0, 0), 0x2D06800538D394C2ULL);
 }
 
+// XXH3-128 likewise (the reference value of the empty input, from xxHash's specification).
+TEST(DigestTest, MatchesXxh3_128ReferenceValue) {
+  EXPECT_EQ(digest(std::string_view{}).hex(), "99aa06d3014798d86001c324468d497f");
+}
+
+TEST(DigestTest, HexRoundTripsAndParseRejectsMalformedText) {
+  const Digest d = digest("artifact bytes");
+  EXPECT_EQ(Digest::parse(d.hex()), d);
+  EXPECT_NE(digest("artifact bytes").hex(), digest("artifact bytez").hex());
+  EXPECT_EQ(Digest::parse("00000000000000010000000000000002"), (Digest{1, 2}));
+  EXPECT_EQ(Digest::parse(""), std::nullopt);
+  EXPECT_EQ(Digest::parse(std::string(31, '0')), std::nullopt);
+  EXPECT_EQ(Digest::parse(std::string(33, '0')), std::nullopt);
+  EXPECT_EQ(Digest::parse("0000000000000000000000000000000G"), std::nullopt);
+  EXPECT_EQ(Digest::parse("0000000000000000000000000000000A"), std::nullopt);  // lowercase only
+  EXPECT_EQ(Digest::parse("../0000000000000000000000000000a"), std::nullopt);
+}
+
 TEST(HashTest, DiffersByInputAndSeed) {
   const std::string_view text = "stage";
   EXPECT_NE(hash64(text), hash64(std::string_view{"stagf"}));

@@ -40,6 +40,7 @@ TEST(StatusTest, FactoriesSetTheirCodes) {
   EXPECT_EQ(cancelled("m").code(), StatusCode::kCancelled);
   EXPECT_EQ(internal_error("m").code(), StatusCode::kInternal);
   EXPECT_EQ(unknown_error("m").code(), StatusCode::kUnknown);
+  EXPECT_EQ(data_loss("m").code(), StatusCode::kDataLoss);
   EXPECT_EQ(not_found("m").message(), "m");
 }
 
@@ -72,6 +73,7 @@ TEST(StatusCodeTest, ToStringNamesEveryCode) {
       {StatusCode::kUnavailable, "unavailable"},
       {StatusCode::kInternal, "internal"},
       {StatusCode::kUnknown, "unknown"},
+      {StatusCode::kDataLoss, "data_loss"},
   };
   std::set<std::string_view> names;
   for (const auto& [code, name] : expected) {

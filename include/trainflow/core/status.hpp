@@ -33,6 +33,7 @@ enum class StatusCode : unsigned char {
   kUnavailable,         // a transient failure: retrying may succeed
   kInternal,            // a broken invariant inside trainflow: a bug
   kUnknown,             // an error from user code with no better classification (e.g. an exception)
+  kDataLoss,            // stored data is corrupt or unreadable (e.g. a digest mismatch)
 };
 
 // The lower_snake_case name of a code ("invalid_argument").
@@ -87,6 +88,9 @@ inline Status internal_error(std::string message) {
 }
 inline Status unknown_error(std::string message) {
   return {StatusCode::kUnknown, std::move(message)};
+}
+inline Status data_loss(std::string message) {
+  return {StatusCode::kDataLoss, std::move(message)};
 }
 
 // Either a T or an error Status. REQUIRES: T is not a Status and not a reference.
