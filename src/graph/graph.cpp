@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/strong_components.hpp>
+#include <boost/range/iterator_range.hpp>
 #include <cassert>
 #include <deque>
 #include <map>
@@ -342,6 +343,34 @@ std::size_t Graph::num_edges() const noexcept {
 const StageSpec& Graph::stage(StageId id) const noexcept {
   assert(id < size());
   return impl_->g[id];
+}
+
+std::vector<std::optional<PortRef>> Graph::sources(StageId id) const {
+  assert(id < size());
+  std::vector<std::optional<PortRef>> out(impl_->g[id].inputs.size());
+  for (const auto e : boost::make_iterator_range(boost::in_edges(id, impl_->g))) {
+    const EdgeProps& p = impl_->g[e];
+    if (p.to_port == kOrderOnly || p.to_port >= out.size() || out[p.to_port]) continue;
+    out[p.to_port] = PortRef{static_cast<StageId>(boost::source(e, impl_->g)), p.from_port};
+  }
+  return out;
+}
+
+std::vector<StageId> Graph::order_dependencies(StageId id) const {
+  assert(id < size());
+  std::vector<StageId> out;
+  for (const auto e : boost::make_iterator_range(boost::in_edges(id, impl_->g))) {
+    if (impl_->g[e].to_port == kOrderOnly) {
+      out.push_back(static_cast<StageId>(boost::source(e, impl_->g)));
+    }
+  }
+  return out;
+}
+
+void Graph::set_body(StageId id, std::shared_ptr<StageBody> body) {
+  assert(id < size() && body && "set_body: unknown stage or null body");
+  impl_->changed();
+  impl_->g[id].body = std::move(body);
 }
 
 std::optional<StageId> Graph::find(std::string_view name) const {

@@ -80,6 +80,11 @@ class FileSink {
     if (state_) XXH3_64bits_reset(state_.get());
     buffer_.reserve(kBufferSize);
   }
+  // A sink that appends to `*memory` instead of a file.
+  FileSink(std::string* memory, const std::filesystem::path& name, bool hash)
+      : FileSink(-1, name, hash) {
+    memory_ = memory;
+  }
 
   void write(const void* data, std::size_t size) {
     if (!status_.ok()) return;
@@ -124,6 +129,10 @@ class FileSink {
   }
 
   void write_fd(const char* p, std::size_t size) {
+    if (memory_ != nullptr) {
+      memory_->append(p, size);
+      return;
+    }
     while (size > 0 && status_.ok()) {
       ssize_t n = ::write(fd_, p, size);
       if (n < 0) {
@@ -141,6 +150,7 @@ class FileSink {
   std::unique_ptr<XXH3_state_t, FreeState> state_;
   std::string buffer_;
   Status status_;
+  std::string* memory_ = nullptr;
 };
 
 // Creates `<path>.tmp.<pid>.<counter>` exclusively, lets `body` fill it, fsyncs it, renames it
@@ -211,6 +221,11 @@ class FileSource {
       : fd_(fd), size_(size), path_(path), state_(XXH3_createState()) {
     XXH3_64bits_reset(state_.get());
   }
+  // A source that reads `memory` instead of a file.
+  FileSource(std::string_view memory, const std::filesystem::path& name)
+      : FileSource(-1, memory.size(), name) {
+    memory_ = memory;
+  }
 
   std::uint64_t offset() const noexcept { return offset_; }
   // Bytes left before the checksum.
@@ -231,6 +246,11 @@ class FileSource {
   Status read(void* out, std::size_t size, bool hashed = true) {
     char* p = static_cast<char*>(out);
     std::size_t left = size;
+    if (fd_ < 0) {  // memory: need() has checked the bounds
+      std::memcpy(p, memory_.data() + offset_, size);
+      offset_ += size;
+      left = 0;
+    }
     while (left > 0) {
       if (pos_ == end_) {
         ssize_t n = ::read(fd_, buffer_.data(), buffer_.size());
@@ -287,6 +307,7 @@ class FileSource {
   std::size_t pos_ = 0;
   std::size_t end_ = 0;
   std::uint64_t offset_ = 0;
+  std::string_view memory_{};
 };
 
 template <class T>
@@ -451,33 +472,52 @@ void put_csv_number(FileSink& sink, T value) {
   sink.write(text.data(), static_cast<std::size_t>(end - text.data()));
 }
 
+// The native format (see Dataset::save) of `ds` into `out`.
+void write_dataset(FileSink& out, const Dataset& ds) {
+  out.write(kMagic.data(), kMagic.size());
+  out.put<std::uint32_t>(kVersion);
+  out.put<std::uint64_t>(ds.num_columns());
+  for (std::size_t i = 0; i < ds.num_columns(); ++i) {
+    const Column& c = ds.column(i);
+    out.put_string(c.name());
+    switch (c.type()) {
+      case ColumnType::kFloat64: out.put<std::uint8_t>(0); break;
+      case ColumnType::kFloat32: out.put<std::uint8_t>(1); break;
+      case ColumnType::kCategorical: out.put<std::uint8_t>(2); break;
+    }
+    out.put<std::uint64_t>(ds.num_rows());
+    switch (c.type()) {
+      case ColumnType::kFloat64: put_values(out, c.float64(), ds); break;
+      case ColumnType::kFloat32: put_values(out, c.float32(), ds); break;
+      case ColumnType::kCategorical: put_values(out, c.codes(), ds); break;
+    }
+    out.put<std::uint64_t>(c.categories().size());
+    for (const std::string& category : c.categories()) out.put_string(category);
+  }
+  out.put_string(ds.target_name());
+  out.put<std::uint64_t>(out.digest());
+}
+
 }  // namespace
 
 Status Dataset::save(const std::filesystem::path& path) const {
-  return write_atomically(path, /*hash=*/true, [this](FileSink& out) {
-    out.write(kMagic.data(), kMagic.size());
-    out.put<std::uint32_t>(kVersion);
-    out.put<std::uint64_t>(num_columns());
-    for (std::size_t i = 0; i < num_columns(); ++i) {
-      const Column& c = column(i);
-      out.put_string(c.name());
-      switch (c.type()) {
-        case ColumnType::kFloat64: out.put<std::uint8_t>(0); break;
-        case ColumnType::kFloat32: out.put<std::uint8_t>(1); break;
-        case ColumnType::kCategorical: out.put<std::uint8_t>(2); break;
-      }
-      out.put<std::uint64_t>(num_rows());
-      switch (c.type()) {
-        case ColumnType::kFloat64: put_values(out, c.float64(), *this); break;
-        case ColumnType::kFloat32: put_values(out, c.float32(), *this); break;
-        case ColumnType::kCategorical: put_values(out, c.codes(), *this); break;
-      }
-      out.put<std::uint64_t>(c.categories().size());
-      for (const std::string& category : c.categories()) out.put_string(category);
-    }
-    out.put_string(target_name());
-    out.put<std::uint64_t>(out.digest());
-  });
+  return write_atomically(path, /*hash=*/true,
+                          [this](FileSink& out) { write_dataset(out, *this); });
+}
+
+std::string Dataset::to_bytes() const {
+  static const std::filesystem::path kName = "dataset bytes";
+  std::string bytes;
+  FileSink sink(&bytes, kName, /*hash=*/true);
+  write_dataset(sink, *this);
+  (void)sink.flush();  // appending to memory cannot fail
+  return bytes;
+}
+
+Result<Dataset> Dataset::from_bytes(std::string_view bytes) {
+  static const std::filesystem::path kName = "dataset bytes";
+  FileSource in(bytes, kName);
+  return read_dataset(in);
 }
 
 Result<Dataset> Dataset::load(const std::filesystem::path& path) {

@@ -2,10 +2,13 @@
 // parameters with the library's defaults, and names its ports.
 #include "trainflow/ml/stages.hpp"
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -727,21 +730,28 @@ Result<ModelPtr> fit_mlp(const Params& p, StageContext& ctx, const Dataset& trai
                                   : fit_mlp_regressor(train, options, val));
 }
 
+// oneDNN's OpenMP kernels may sum in another order with another thread count, so an MLP's
+// thread grant is part of its cache key.
 StageType mlp_classifier_type() {
-  return detail::model_type("mlp_classifier",
-                            "Multi-layer perceptron classifier (softmax cross-entropy) on oneDNN",
-                            mlp_params(), /*uses_val=*/true,
-                            [](const Params& p, StageContext& ctx, const Dataset& train,
-                               const Dataset* val) { return fit_mlp(p, ctx, train, val, true); });
+  StageType type = detail::model_type(
+      "mlp_classifier", "Multi-layer perceptron classifier (softmax cross-entropy) on oneDNN",
+      mlp_params(), /*uses_val=*/true,
+      [](const Params& p, StageContext& ctx, const Dataset& train, const Dataset* val) {
+        return fit_mlp(p, ctx, train, val, true);
+      });
+  type.numerics_depend_on_threads = true;
+  return type;
 }
 
 StageType mlp_regressor_type() {
-  return detail::model_type(
+  StageType type = detail::model_type(
       "mlp_regressor", "Multi-layer perceptron regressor (squared error) on oneDNN", mlp_params(),
       /*uses_val=*/true,
       [](const Params& p, StageContext& ctx, const Dataset& train, const Dataset* val) {
         return fit_mlp(p, ctx, train, val, false);
       });
+  type.numerics_depend_on_threads = true;
+  return type;
 }
 
 StageType predict_type() {
@@ -817,6 +827,102 @@ StageType write_csv_type() {
 
 StageType select_best_type();  // src/ml/select_best.cpp
 
+namespace {
+
+// Metrics as bytes: "TFMETRIC", the count, then each name (length, bytes) and value (the
+// double's 8 bytes), in name order — equal maps give equal bytes, NaN payloads included.
+constexpr std::string_view kMetricsMagic = "TFMETRIC";
+
+template <class T>
+void append_raw(std::string& out, T value) {
+  out.append(reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+template <class T>
+bool take_raw(std::string_view& in, T& value) {
+  if (in.size() < sizeof value) return false;
+  std::memcpy(&value, in.data(), sizeof value);
+  in.remove_prefix(sizeof value);
+  return true;
+}
+
+std::string metrics_to_bytes(const Metrics& metrics) {
+  std::string out(kMetricsMagic);
+  append_raw<std::uint64_t>(out, metrics.size());
+  for (const auto& [name, value] : metrics) {
+    append_raw<std::uint64_t>(out, name.size());
+    out += name;
+    append_raw(out, value);
+  }
+  return out;
+}
+
+Result<Metrics> metrics_from_bytes(std::string_view in) {
+  if (!in.starts_with(kMetricsMagic)) return invalid_argument("metrics bytes: wrong magic bytes");
+  in.remove_prefix(kMetricsMagic.size());
+  std::uint64_t count = 0;
+  if (!take_raw(in, count) || count > in.size() / 16) {
+    return invalid_argument("metrics bytes: bad or truncated count");
+  }
+  Metrics out;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    std::uint64_t length = 0;
+    double value = 0;
+    if (!take_raw(in, length) || length > in.size()) {
+      return invalid_argument("metrics bytes: truncated name of entry " + std::to_string(i));
+    }
+    std::string name(in.substr(0, static_cast<std::size_t>(length)));
+    in.remove_prefix(static_cast<std::size_t>(length));
+    if (!take_raw(in, value)) {
+      return invalid_argument("metrics bytes: truncated value of '" + name + "'");
+    }
+    if (!out.emplace(std::move(name), value).second) {
+      return invalid_argument("metrics bytes: a name appears twice");
+    }
+  }
+  if (!in.empty()) return invalid_argument("metrics bytes: trailing bytes");
+  return out;
+}
+
+std::string int_to_bytes(std::int64_t v) {
+  std::string out;
+  append_raw(out, v);
+  return out;
+}
+
+Result<std::int64_t> int_from_bytes(std::string_view in) {
+  std::int64_t v = 0;
+  if (in.size() != sizeof v || !take_raw(in, v)) return invalid_argument("int bytes: not 8 bytes");
+  return v;
+}
+
+template <class Fitted>
+Codec fitted_codec() {
+  return make_codec<Fitted>([](const Fitted& f) { return f.to_bytes(); },
+                            [](std::string_view b) { return Fitted::from_bytes(b); });
+}
+
+void add_ml_codecs(StageRegistry& registry) {
+  static_assert(std::endian::native == std::endian::little, "codecs write little-endian bytes");
+  registry.add_codec(
+      type_id<Dataset>(),
+      make_codec<Dataset>([](const Dataset& d) { return d.to_bytes(); },
+                          [](std::string_view b) { return Dataset::from_bytes(b); }));
+  registry.add_codec(type_id<ModelPtr>(),
+                     make_codec<ModelPtr>([](const ModelPtr& m) { return m->to_bytes(); },
+                                          [](std::string_view b) { return load_model(b); }));
+  registry.add_codec(type_id<Metrics>(), make_codec<Metrics>(metrics_to_bytes, metrics_from_bytes));
+  registry.add_codec(type_id<std::int64_t>(),
+                     make_codec<std::int64_t>(int_to_bytes, int_from_bytes));
+  registry.add_codec(type_id<FittedImputer>(), fitted_codec<FittedImputer>());
+  registry.add_codec(type_id<FittedScaler>(), fitted_codec<FittedScaler>());
+  registry.add_codec(type_id<FittedOneHotEncoder>(), fitted_codec<FittedOneHotEncoder>());
+  registry.add_codec(type_id<FittedOrdinalEncoder>(), fitted_codec<FittedOrdinalEncoder>());
+  registry.add_codec(type_id<FittedColumnTransformer>(), fitted_codec<FittedColumnTransformer>());
+}
+
+}  // namespace
+
 Status register_ml_stages(StageRegistry& registry) {
   using Factory = StageType (*)();
   for (Factory make : {read_csv_type,
@@ -855,6 +961,7 @@ Status register_ml_stages(StageRegistry& registry) {
   registry.name_type(type_id<std::vector<Metrics>>(), "list<metrics>");
   registry.name_type(type_id<std::vector<Dataset>>(), "list<dataset>");
   registry.name_type(type_id<std::int64_t>(), "int");
+  add_ml_codecs(registry);
   return ok_status();
 }
 

@@ -187,6 +187,9 @@ Result<StageSpec> StageRegistry::instantiate(std::string_view type_name, std::st
   if (Status status = check_made(*type, *spec, inputs); !status.ok()) return status;
   spec->name = std::move(stage_name);
   if (spec->kind.empty()) spec->kind = type->name;
+  spec->cache_identity =
+      type->name + "@" + std::to_string(type->version) + "(" + bound->canonical() + ")";
+  spec->numerics_depend_on_threads = type->numerics_depend_on_threads;
   return spec;
 }
 
@@ -207,6 +210,26 @@ std::string StageRegistry::type_name(TypeId type) const {
     if (id == type) return name;
   }
   return std::string(type.name());
+}
+
+void StageRegistry::add_codec(TypeId type, Codec codec) {
+  auto shared = std::make_shared<const Codec>(std::move(codec));
+  std::lock_guard lock(mutex_);
+  for (auto& [id, existing] : codecs_) {
+    if (id == type) {
+      existing = std::move(shared);
+      return;
+    }
+  }
+  codecs_.emplace_back(type, std::move(shared));
+}
+
+std::shared_ptr<const Codec> StageRegistry::codec(TypeId type) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, codec] : codecs_) {
+    if (id == type) return codec;
+  }
+  return nullptr;
 }
 
 StageRegistry& default_registry() {

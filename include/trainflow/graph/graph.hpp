@@ -52,6 +52,14 @@ struct StageSpec {
   // Threads the stage's own kernels may use (its grant, StageContext::threads()): this many,
   // capped at the executor's worker count; 0 counts as 1. Default 1.
   unsigned threads = 1;
+  // What the stage computes, for cache keys (see store/stage_cache.hpp): two stages with equal
+  // identities, seeds and input contents must produce equal outputs. Empty (the default): the
+  // stage is never served from the cache. Registry stages get "<type>@<version>(<canonical
+  // parameters>)"; typed C++ stages get one from StageOptions::version.
+  std::string cache_identity{};
+  // True when the stage's results may differ with its thread grant (e.g. parallel floating-point
+  // reductions in a different order); the grant then enters its cache key. Default false.
+  bool numerics_depend_on_threads = false;
 };
 
 namespace detail {
@@ -85,6 +93,18 @@ class Graph {
   const StageSpec& stage(StageId id) const noexcept;
   // The stage called `name`, if any (the first one, if names are duplicated).
   std::optional<StageId> find(std::string_view name) const;
+
+  // The output bound to each input port of stage `id`, by port index; std::nullopt for an unbound
+  // port (the first binding where a port is bound twice, which validate() reports). Order-only
+  // dependencies are not listed. REQUIRES: id < size().
+  std::vector<std::optional<PortRef>> sources(StageId id) const;
+  // The stages that `id` waits for through order-only dependencies (add_dependency).
+  std::vector<StageId> order_dependencies(StageId id) const;
+
+  // Replaces the body of stage `id` (e.g. to wrap it, as the stage cache does); everything else
+  // about the stage stays. REQUIRES: id < size(); body != nullptr; no run of the graph is in
+  // progress.
+  void set_body(StageId id, std::shared_ptr<StageBody> body);
 
   // Ok, or kFailedPrecondition with one line per problem found.
   Status validate() const;

@@ -149,6 +149,9 @@ struct StageOptions {
   std::vector<std::string> outputs{};  // port names; default "out" (one) or "out0", "out1", ...
   std::string kind{};                  // what the stage is, for DOT and listings; default empty
   unsigned threads = 1;  // threads for the stage's own kernels (StageSpec::threads); default 1
+  // The version of the callable's code, which makes the stage cacheable: bump it whenever the
+  // callable's results change for the same inputs. Default empty: never served from the cache.
+  std::string version{};
 };
 
 namespace detail {
@@ -502,6 +505,9 @@ StageSpec typed_spec(StageOptions options, Fn fn) {
   spec.name = std::move(options.name);
   spec.kind = std::move(options.kind);
   spec.threads = options.threads;
+  if (!options.version.empty()) {
+    spec.cache_identity = "cpp:" + spec.name + "@" + options.version;
+  }
   spec.body = std::make_shared<TypedBody<Traits, Fn, R>>(std::move(fn));
   return spec;
 }
@@ -569,8 +575,10 @@ class Pipeline {
   Status validate() const { return graph_.validate(); }
   std::string to_dot() const { return graph_.to_dot(); }
 
-  // The type-erased graph underneath.
+  // The type-erased graph underneath. The mutable one is for code that wraps stage bodies
+  // (StageCache::attach); typed handles stay valid as long as no stage or edge is removed.
   const Graph& graph() const noexcept { return graph_; }
+  Graph& graph() noexcept { return graph_; }
 
  private:
   template <class... D, class F, class... Ins>

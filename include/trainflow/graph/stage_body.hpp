@@ -110,6 +110,8 @@ class StageCall {
 
   // Stores output i. REQUIRES: i < num_outputs(); value's type is the port's type.
   void set_output(std::uint32_t i, Value value) { outputs_[i] = std::move(value); }
+  // Output i as set so far (empty until set_output). REQUIRES: i < num_outputs().
+  const Value& output(std::uint32_t i) const noexcept { return outputs_[i]; }
 
   // Marks the (synchronous) stage failed. REQUIRES: !status.ok().
   void fail(Status status) { status_ = std::move(status); }

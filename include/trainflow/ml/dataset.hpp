@@ -199,6 +199,12 @@ class Dataset {
   // declared length is checked against the bytes left in the file before anything is
   // allocated for it, so memory use stays within a small multiple of the file's size.
   static Result<Dataset> load(const std::filesystem::path& path);
+  // The bytes save() would write, in memory: deterministic (equal datasets, equal bytes), so they
+  // can be stored by content.
+  std::string to_bytes() const;
+  // Reads to_bytes()'s output (or a saved file's bytes), checked like load(); messages name
+  // "dataset bytes" and the byte offset.
+  static Result<Dataset> from_bytes(std::string_view bytes);
 
   // Writes this dataset's rows as CSV: a header row of column names, then one line per row,
   // lines ending in "\n", fields separated by ','. Fields holding ',', '"', CR or LF are quoted

@@ -37,6 +37,7 @@
 #include "trainflow/core/type_id.hpp"
 #include "trainflow/graph/graph.hpp"
 #include "trainflow/graph/pipeline.hpp"
+#include "trainflow/graph/value.hpp"
 #include "trainflow/registry/params.hpp"
 
 namespace trainflow {
@@ -61,6 +62,8 @@ struct StageType {
   std::vector<ParamSpec> params{};
   std::vector<PortDecl> inputs{};
   std::vector<PortDecl> outputs{};
+  // True when results may differ with the thread grant (StageSpec::numerics_depend_on_threads).
+  bool numerics_depend_on_threads = false;
   // Builds one configured stage from checked parameters and the names of the inputs it will be
   // given (every required input and the chosen optional ones, in declaration order). The result's
   // inputs must be exactly those ports, and its outputs declared ones (required ones all
@@ -68,6 +71,26 @@ struct StageType {
   std::function<Result<StageSpec>(const Params& params, std::span<const std::string> inputs)>
       make{};
 };
+
+// How values of one port type are stored as bytes (cache artifacts) and read back. encode must
+// be deterministic — equal values give equal bytes, since artifacts are addressed by their
+// content — and decode(encode(v)) must behave like v, bit for bit, for every stage that reads
+// it. decode fails with an error saying what is wrong with the bytes; it never trusts them.
+struct Codec {
+  std::function<std::string(const Value&)> encode{};
+  std::function<Result<Value>(std::string_view)> decode{};
+};
+
+// A Codec for T from encode(const T&) -> std::string and decode(std::string_view) -> Result<T>.
+template <class T, class Encode, class Decode>
+Codec make_codec(Encode encode, Decode decode) {
+  return {[encode](const Value& v) -> std::string { return encode(v.get<T>()); },
+          [decode](std::string_view bytes) -> Result<Value> {
+            Result<T> value = decode(bytes);
+            if (!value) return std::move(value).error();
+            return Value::make(std::move(*value));
+          }};
+}
 
 class StageRegistry {
  public:
@@ -102,10 +125,17 @@ class StageRegistry {
   // The short name given to `type`, or the compiler's spelling of it.
   std::string type_name(TypeId type) const;
 
+  // Declares how values of `type` are stored, so that outputs of that type can be cached.
+  // Replaces an earlier codec of the type. REQUIRES: both functions set.
+  void add_codec(TypeId type, Codec codec);
+  // The codec of `type`, or nullptr when values of that type are never stored.
+  std::shared_ptr<const Codec> codec(TypeId type) const;
+
  private:
   mutable std::mutex mutex_;
   std::deque<StageType> types_;  // stable addresses
   std::vector<std::pair<TypeId, std::string>> type_names_;
+  std::vector<std::pair<TypeId, std::shared_ptr<const Codec>>> codecs_;
 };
 
 // The process-wide registry, holding trainflow's built-in stage types on first use.
