@@ -20,6 +20,8 @@ std::string_view to_string(CacheOutcome outcome) noexcept {
     case CacheOutcome::kRestored: return "restored";
     case CacheOutcome::kStored: return "stored";
     case CacheOutcome::kRan: return "ran";
+    case CacheOutcome::kVerified: return "verified";
+    case CacheOutcome::kMismatch: return "mismatch";
     case CacheOutcome::kNotRun: return "not_run";
   }
   return "not_run";
@@ -118,8 +120,9 @@ class StageCache::State {
     unsigned grant = 1;
     Mode mode = Mode::kRun;
     std::optional<Digest> planned_key;
-    std::vector<Digest> planned_outputs;  // hits: the entry's digests
-    std::vector<std::string> bytes;       // kRestore: verified artifact bytes per output
+    std::vector<Digest> planned_outputs;                // hits: the entry's digests
+    std::optional<std::vector<Digest>> verify_against;  // verify: the entry found by the plan
+    std::vector<std::string> bytes;  // kRestore: verified artifact bytes per output
   };
 
   CacheOptions options;
@@ -203,7 +206,7 @@ class StageCache::State {
       record.outputs = digests[s];
       return;
     }
-    const bool store_it = st.cacheable && options.write && key.has_value();
+    const bool store_it = st.cacheable && options.write && key.has_value() && !st.verify_against;
     std::vector<Digest> outputs;
     for (std::size_t i = 0; i < n; ++i) {
       const Value& v = call.output(static_cast<std::uint32_t>(i));
@@ -224,6 +227,20 @@ class StageCache::State {
       digests[s][i] = outputs.back();
     }
     record.outputs = digests[s];
+    if (st.verify_against && key != st.planned_key) {
+      record.note = "not verified: its inputs differ from the stored run's (see upstream)";
+    } else if (st.verify_against) {
+      record.outcome = CacheOutcome::kVerified;
+      for (std::size_t i = 0; i < outputs.size(); ++i) {
+        if (outputs[i] == (*st.verify_against)[i]) continue;
+        record.outcome = CacheOutcome::kMismatch;
+        record.note = "output '" + st.spec.outputs[i].name + "' differs from the stored run's (" +
+                      outputs[i].hex() + " now, " + (*st.verify_against)[i].hex() +
+                      " stored): the stage is not deterministic";
+        break;
+      }
+      return;  // the stored results stay as they are
+    }
     if (!store_it) return;
     if (Status written = write_entry(*key, outputs); !written.ok()) {
       call.fail(Status(written.code(), "recording the cache entry: " + written.message()));
@@ -410,9 +427,13 @@ Result<std::shared_ptr<StageCache>> StageCache::attach(Graph& graph, CacheOption
     std::optional<std::vector<Digest>> entry =
         st.read_entry(*stage.planned_key, stage.spec.outputs.size());
     if (!entry) continue;
+    for (std::size_t i = 0; i < entry->size(); ++i) planned[s][i] = (*entry)[i];
+    if (options.verify) {
+      stage.verify_against = *entry;  // runs; its key stays planned, so no run-time lookup
+      continue;
+    }
     stage.mode = Mode::kSkip;
     stage.planned_outputs = *entry;
-    for (std::size_t i = 0; i < entry->size(); ++i) planned[s][i] = (*entry)[i];
   }
 
   // Backward, to a fixed point: a hit is restored when a stage that runs (or the report) needs

@@ -198,6 +198,37 @@ TEST_P(StageCacheTest, ForcedStageRunsAndReadDisabledRunsEverything) {
   EXPECT_EQ(calls.label, 2);
 }
 
+// --verify: every cacheable stage runs again and its outputs are compared with the stored ones.
+TEST_P(StageCacheTest, VerifyNamesTheStageThatIsNotDeterministic) {
+  std::atomic<int> draws{0};
+  const auto make = [&draws](Pipeline& p) {
+    auto det = p.add(StageOptions{.name = "det", .version = "1"}, [] { return std::int64_t{5}; });
+    auto noisy = p.add(
+        StageOptions{.name = "noisy", .version = "1"},
+        [&draws](std::int64_t v) { return v + draws++; }, det);
+    return p.add(
+        StageOptions{.name = "after", .version = "1"},
+        [](std::int64_t v) { return std::to_string(v); }, noisy);
+  };
+  Built first;
+  make(first.p);
+  run(first);
+  Built second;
+  make(second.p);
+  auto r = run(second, {.verify = true});
+  EXPECT_EQ(r["det"].outcome, CacheOutcome::kVerified);
+  EXPECT_EQ(r["noisy"].outcome, CacheOutcome::kMismatch);
+  EXPECT_NE(r["noisy"].note.find("output 'out' differs"), std::string::npos) << r["noisy"].note;
+  EXPECT_NE(r["after"].note.find("not verified"), std::string::npos) << r["after"].note;
+  EXPECT_EQ(draws, 2);
+  // The stored results are kept: a plain rerun restores the first run's value.
+  Built third;
+  auto last = make(third.p);
+  auto r3 = run(third);
+  EXPECT_EQ(r3["after"].outcome, CacheOutcome::kRestored);
+  EXPECT_EQ(*report_.value(last), "5");
+}
+
 TEST_P(StageCacheTest, ExcludedStageAlwaysRuns) {
   Calls calls;
   auto first = build(calls, 3);

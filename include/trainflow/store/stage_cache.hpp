@@ -60,6 +60,10 @@ struct CacheOptions {
   // Graph stage names that run even when their key has an entry (`--force STAGE`); their
   // results replace the stored ones. Default none.
   std::vector<std::string> force{};
+  // Default false. True: every cacheable stage runs even on a hit, and its outputs' digests are
+  // compared with the stored ones (`trainflow run --verify`): a difference means the stage is
+  // not deterministic (outcome kMismatch). The stored results are kept either way.
+  bool verify = false;
   // Graph stage names never looked up or stored (`cache: false`). Default none.
   std::vector<std::string> exclude{};
   // The run seed (RunOptions::seed): stage seeds enter the keys.
@@ -79,6 +83,8 @@ enum class CacheOutcome : std::uint8_t {
   kRestored,      // a hit: outputs read from the store (verified) instead of running
   kStored,        // ran (a miss, forced, or reading disabled) and its outputs were stored
   kRan,           // ran and was not stored (writing disabled, an asynchronous stage, failed)
+  kVerified,      // verify: ran, and its outputs equal the stored ones bit for bit
+  kMismatch,      // verify: ran, and an output differs from the stored one (see note)
   kNotRun,        // never started (the run failed or was cancelled before it)
 };
 
