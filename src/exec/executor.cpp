@@ -64,6 +64,13 @@ const RunReport& RunHandle::wait() const {
   return state_->wait();
 }
 
+RunProgress RunHandle::progress(std::size_t max_names) const {
+  if (state_) return state_->progress(max_names);
+  RunProgress none;
+  none.done = true;
+  return none;
+}
+
 // --- Executor ----------------------------------------------------------------------------------
 
 Executor::Executor(ExecutorOptions options)

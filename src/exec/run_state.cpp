@@ -52,6 +52,19 @@ void delete_scratch(RunScratch* scratch) {
   delete scratch;
 }
 
+// A tag for the next run, shifted into place. Tags repeat after 2^29 - 1 runs; a recycled
+// scratch would mislead progress() only if its last run was a multiple of that many runs ago and
+// not every stage of the new run has started.
+std::uint32_t next_progress_tag() noexcept {
+  static std::atomic<std::uint32_t> runs{0};
+  constexpr std::uint32_t kTags = (1U << (32 - kPhaseBits)) - 1;
+  return (runs.fetch_add(1, std::memory_order_relaxed) % kTags + 1) << kPhaseBits;
+}
+
+std::uint32_t phase_of(StageStatus status) noexcept {
+  return 1 + static_cast<std::uint32_t>(status);
+}
+
 }  // namespace
 
 std::shared_ptr<RunScratch> acquire_scratch(const std::shared_ptr<const Plan>& plan) {
@@ -113,6 +126,7 @@ RunState::RunState(Scheduler& scheduler, std::shared_ptr<const Plan> plan, RunOp
   jobs_ = scratch.jobs.get();
   slot_remaining_ = scratch.slot_remaining.get();
   scratch.run = this;
+  progress_tag_ = next_progress_tag();
   remaining_sinks_.store(plan_->num_sinks, std::memory_order_relaxed);
 }
 
@@ -147,6 +161,35 @@ const RunReport& RunState::wait() {
     done_.wait(false, std::memory_order_acquire);
   }
   return report_;
+}
+
+RunProgress RunState::progress(std::size_t max_names) const {
+  RunProgress out;
+  // Read first: once it is true, every stage's last progress store is visible.
+  out.done = done();
+  if (!plan_) {
+    out.done = true;
+    return out;
+  }
+  const std::uint32_t n = plan_->num_stages;
+  out.total = n;
+  out.elapsed = out.done ? data_->wall : std::chrono::steady_clock::now() - start_time_;
+  std::size_t by_phase[kPhaseMask + 1] = {};
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const std::uint32_t word = data_->states[i].progress.load(std::memory_order_relaxed);
+    const std::uint32_t phase = (word & ~kPhaseMask) == progress_tag_ ? word & kPhaseMask : 0;
+    ++by_phase[phase];
+    if (phase == kPhaseRunning && out.running_stages.size() < max_names) {
+      out.running_stages.push_back(plan_->names[i]);
+    }
+  }
+  out.running = by_phase[kPhaseRunning];
+  out.succeeded = by_phase[phase_of(StageStatus::kSucceeded)];
+  out.failed = by_phase[phase_of(StageStatus::kFailed)];
+  out.skipped = by_phase[phase_of(StageStatus::kSkipped)];
+  out.cancelled = by_phase[phase_of(StageStatus::kCancelled)];
+  out.pending = n - out.running - out.succeeded - out.failed - out.skipped - out.cancelled;
+  return out;
 }
 
 std::int64_t RunState::now_ns() const noexcept {
@@ -215,6 +258,7 @@ StageStatus RunState::invoke(std::uint32_t i, Worker& w) {
   StageState& state = data_->states[i];
   state.attempts = 1;
   state.worker = static_cast<std::uint16_t>(w.index);
+  state.progress.store(progress_tag_ | kPhaseRunning, std::memory_order_relaxed);
   StageTimes* times = data_->times ? &data_->times[i] : nullptr;
   const bool cpu_time = options_.timing == Timing::kFull;
   std::int64_t cpu_start = 0;
@@ -312,6 +356,7 @@ std::uint32_t RunState::resolve(std::uint32_t i, StageStatus outcome, Worker* w)
   const Plan& plan = *plan_;
   const StageInfo& info = plan.info[i];
   data_->states[i].status = outcome;
+  data_->states[i].progress.store(progress_tag_ | phase_of(outcome), std::memory_order_relaxed);
 
   // Release inputs whose last consumer this was.
   for (std::uint32_t k = info.in_begin; k < info.in_end; ++k) {

@@ -25,11 +25,19 @@ namespace trainflow::detail {
 inline constexpr std::uint8_t kUpstreamFailed = 1;     // a predecessor failed or was skipped
 inline constexpr std::uint8_t kUpstreamCancelled = 2;  // a predecessor was cancelled
 
+// What RunState::progress() reads of a stage while the run goes on: the run's progress tag in
+// the high bits and a phase in the low kPhaseBits. A word with another run's tag (the scratch
+// is recycled) means pending, so no run has to reset the words before it starts.
+inline constexpr std::uint32_t kPhaseBits = 3;
+inline constexpr std::uint32_t kPhaseRunning = 1;  // else 1 + the StageStatus it resolved to
+inline constexpr std::uint32_t kPhaseMask = (1U << kPhaseBits) - 1;
+
 struct StageState {
   std::atomic<std::uint8_t> upstream{0};
   StageStatus status = StageStatus::kPending;
   std::uint16_t worker = 0;
   std::uint32_t attempts = 0;
+  std::atomic<std::uint32_t> progress{0};  // tag << kPhaseBits | phase; relaxed
 };
 
 struct StageTimes {
@@ -96,6 +104,8 @@ class RunState {
   void cancel() noexcept;
   bool done() const noexcept { return done_.load(std::memory_order_acquire); }
   const RunReport& wait();
+  // See RunHandle::progress().
+  RunProgress progress(std::size_t max_names) const;
 
   // Runs stage i, whose predecessors are all resolved, and then whatever it makes ready,
   // inline where possible. Called on a worker.
@@ -138,6 +148,8 @@ class RunState {
   std::atomic<std::uint32_t>* slot_remaining_ = nullptr;  // data_->scratch->slot_remaining
   std::stop_source stop_source_;
   std::chrono::steady_clock::time_point start_time_;
+  // This run's tag in StageState::progress, shifted into place; never 0 (fresh scratch memory).
+  std::uint32_t progress_tag_ = 0;
 
   std::atomic<bool> stopping_{false};  // no new stage may start
   std::atomic<bool> any_cancelled_{false};

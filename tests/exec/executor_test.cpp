@@ -11,6 +11,7 @@
 #include <chrono>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -275,6 +276,163 @@ TEST_P(ExecutorTest, CancelAfterTheEndChangesNothing) {
   EXPECT_EQ(*report.value(x), 3);
   RunHandle().cancel();  // an empty handle
   EXPECT_FALSE(RunHandle().done());
+}
+
+std::size_t sum_of_statuses(const RunProgress& p) {
+  return p.pending + p.running + p.succeeded + p.failed + p.skipped + p.cancelled;
+}
+
+// A stage waiting for its completion is seen running, its dependant pending, and resolved stages
+// by their outcome; at the end the counts match the report. (The waiting stage holds no worker,
+// so the others run at 1 worker too.) The second run reuses the first one's per-stage memory,
+// whose statuses must not show through.
+TEST_P(ExecutorTest, ProgressShowsRunningStagesAndAddsUpAtTheEnd) {
+  Pipeline p;
+  test::Flag started[2];
+  std::mutex mutex;
+  std::optional<Completion<int>> blocked_done;
+  std::atomic<int> round{0};
+  auto first = p.add("first", [] { return 1; });
+  auto blocked = p.add(
+      "blocked",
+      [&](int x, Completion<int> done) {
+        {
+          std::lock_guard lock{mutex};
+          blocked_done.emplace(std::move(done));
+        }
+        (void)x;
+        started[round].set();
+      },
+      first);
+  auto after = p.add(
+      "after", [](int x) { return x + 1; }, blocked);
+  auto bad = p.add("bad", []() -> int { throw std::runtime_error("no disk"); });
+  p.add(
+      "bad_dep", [](int x) { return x; }, bad);
+
+  for (; round < 2; ++round) {
+    SCOPED_TRACE(round.load());
+    RunHandle handle = executor_.submit(p, {.on_failure = FailurePolicy::kContinue});
+    ASSERT_TRUE(started[round].wait());
+    RunProgress now;
+    EXPECT_TRUE(test::wait_until([&] {
+      now = handle.progress();
+      return now.failed == 1 && now.skipped == 1;
+    }));
+    EXPECT_FALSE(now.done);
+    EXPECT_EQ(now.total, 5u);
+    EXPECT_EQ(now.succeeded, 1u) << "first";
+    EXPECT_EQ(now.running, 1u);
+    EXPECT_EQ(now.running_stages, std::vector<std::string>{"blocked"});
+    EXPECT_EQ(now.pending, 1u) << "after";
+    EXPECT_EQ(now.cancelled, 0u);
+    EXPECT_EQ(now.resolved(), 3u);
+    EXPECT_GT(now.elapsed.count(), 0);
+    EXPECT_EQ(handle.progress(0).running_stages.size(), 0u) << "max_names";
+
+    {
+      std::lock_guard lock{mutex};
+      ASSERT_TRUE(blocked_done.has_value());
+      (*blocked_done)(1);
+      blocked_done.reset();
+    }
+    const RunReport& report = handle.wait();
+    const RunProgress end = handle.progress();
+    EXPECT_TRUE(end.done);
+    EXPECT_EQ(end.total, report.size());
+    EXPECT_EQ(sum_of_statuses(end), end.total);
+    EXPECT_EQ(end.pending, 0u);
+    EXPECT_EQ(end.running, 0u);
+    EXPECT_TRUE(end.running_stages.empty());
+    EXPECT_EQ(end.succeeded, report.count(StageStatus::kSucceeded));
+    EXPECT_EQ(end.succeeded, 3u);
+    EXPECT_EQ(end.failed, 1u);
+    EXPECT_EQ(end.skipped, 1u);
+    EXPECT_EQ(end.elapsed, report.wall_time());
+    EXPECT_EQ(*report.value(after), 2);
+  }
+}
+
+// Asynchronous stages count as running until their completion is called, whatever the worker
+// count; only `max_names` names are listed.
+TEST_P(ExecutorTest, ProgressCountsWaitingAsynchronousStagesAsRunning) {
+  Pipeline p;
+  std::mutex mutex;
+  std::vector<Completion<int>> completions;
+  std::vector<Handle<int>> outs;
+  for (int i = 0; i < 10; ++i) {
+    outs.push_back(p.add("wait" + std::to_string(i), [&](Completion<int> done) {
+      std::lock_guard lock{mutex};
+      completions.push_back(std::move(done));
+    }));
+  }
+  p.add(
+      "join", [](int a, int b) { return a + b; }, outs[0], outs[9]);
+  RunHandle handle = executor_.submit(p);
+  RunProgress now;
+  EXPECT_TRUE(test::wait_until([&] {
+    now = handle.progress(3);
+    return now.running == 10;
+  }));
+  EXPECT_EQ(now.running_stages.size(), 3u);
+  EXPECT_EQ(now.pending, 1u);
+  {
+    std::lock_guard lock{mutex};
+    ASSERT_EQ(completions.size(), 10u);
+    for (Completion<int>& done : completions) done(1);
+  }
+  const RunReport& report = handle.wait();
+  ASSERT_TRUE(report.ok()) << report.error().message();
+  const RunProgress end = handle.progress();
+  EXPECT_EQ(end.succeeded, 11u);
+  EXPECT_EQ(sum_of_statuses(end), 11u);
+}
+
+// A stage blocked until the run is cancelled is seen running; then the stages after it count as
+// cancelled.
+TEST_P(ExecutorTest, ProgressOfCancelledRunCountsCancelledStages) {
+  Pipeline p;
+  test::Flag started;
+  auto poll = p.add("poll", [&](StageContext& ctx) {
+    started.set();
+    EXPECT_TRUE(test::wait_until([&] { return ctx.stop_requested(); }));
+    return 1;
+  });
+  auto after = p.add(
+      "after", [](int x) { return x; }, poll);
+  p.add(
+      "after2", [](int x) { return x; }, after);
+  RunHandle handle = executor_.submit(p);
+  ASSERT_TRUE(started.wait());
+  const RunProgress now = handle.progress();
+  EXPECT_FALSE(now.done);
+  EXPECT_EQ(now.running, 1u);
+  EXPECT_EQ(now.running_stages, std::vector<std::string>{"poll"});
+  EXPECT_EQ(now.pending, 2u);
+  EXPECT_EQ(now.resolved(), 0u);
+  handle.cancel();
+  handle.wait();
+  const RunProgress end = handle.progress();
+  EXPECT_TRUE(end.done);
+  EXPECT_EQ(end.succeeded, 1u);
+  EXPECT_EQ(end.cancelled, 2u);
+  EXPECT_EQ(sum_of_statuses(end), 3u);
+}
+
+TEST(RunProgressTest, EmptyHandleAndInvalidGraphShowNothingToDo) {
+  const RunProgress none = RunHandle().progress();
+  EXPECT_TRUE(none.done);
+  EXPECT_EQ(none.total, 0u);
+  Executor executor{{.threads = 1}};
+  Pipeline p;
+  auto a = p.add("a", [] { return 1; });
+  p.add(
+      "a", [](int x) { return x; }, a);  // a duplicate name: the graph does not validate
+  RunHandle handle = executor.submit(p);
+  ASSERT_EQ(handle.wait().status(), RunStatus::kInvalid);
+  const RunProgress invalid = handle.progress();
+  EXPECT_TRUE(invalid.done);
+  EXPECT_EQ(invalid.total, 0u);
 }
 
 TEST_P(ExecutorTest, ReportRecordsAttemptsWorkersAndTimes) {

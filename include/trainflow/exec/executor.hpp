@@ -22,10 +22,14 @@
 
 #include <boost/asio/execution.hpp>
 #include <boost/asio/execution_context.hpp>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "trainflow/exec/detail/job.hpp"
 #include "trainflow/exec/run_report.hpp"
@@ -65,6 +69,27 @@ struct RunOptions {
   Timing timing = Timing::kFull;
 };
 
+// A snapshot of where a run stands: see RunHandle::progress(). Every stage is counted in exactly
+// one of the status fields, so they add up to `total`.
+struct RunProgress {
+  std::size_t total = 0;      // stages in the run
+  std::size_t pending = 0;    // not started yet
+  std::size_t running = 0;    // started and not resolved (asynchronous stages included)
+  std::size_t succeeded = 0;  // the others as StageStatus says
+  std::size_t failed = 0;
+  std::size_t skipped = 0;
+  std::size_t cancelled = 0;
+  // Names of running stages in stage order, at most the `max_names` given to progress().
+  std::vector<std::string> running_stages;
+  // Since the run started; the run's wall time once it ended.
+  std::chrono::nanoseconds elapsed{0};
+  // True once the run ended; the counts then match the report's.
+  bool done = false;
+
+  // Stages resolved so far: total - pending - running.
+  std::size_t resolved() const noexcept { return total - pending - running; }
+};
+
 namespace detail {
 class RunState;
 class Scheduler;
@@ -83,6 +108,13 @@ class RunHandle {
   // Blocks until the run ends and returns its report. From a worker of the same executor it runs
   // other work while waiting instead of blocking. REQUIRES: the handle refers to a run.
   const RunReport& wait() const;
+  // Where the run stands now, with the names of up to `max_names` running stages. Cheap enough
+  // to call a few times a second (it reads one word per stage and takes no lock; the run pays a
+  // relaxed store per stage start and end, to memory it writes anyway). While the run goes on the
+  // snapshot is not atomic: a stage that ends meanwhile may be seen running or resolved, but
+  // each stage is counted once. After done() it is exact. An empty handle, or a run of a graph
+  // that did not validate, shows total 0 and done.
+  RunProgress progress(std::size_t max_names = 8) const;
 
   explicit RunHandle(std::shared_ptr<detail::RunState> state) noexcept : state_(std::move(state)) {}
 
