@@ -2,9 +2,10 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "command.hpp"
 #include "stages_command.hpp"
-#include "workflow_commands.hpp"
 #include "trainflow/version.hpp"
+#include "workflow_commands.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -13,15 +14,15 @@ int main(int argc, char** argv) {
       "trainflow"};
   app.set_version_flag("--version", std::string("trainflow ") + trainflow::kVersion);
   app.require_subcommand(0, 1);
-  int exit_code = 0;
+  int exit_code = trainflow::cli::kExitOk;
   trainflow::cli::add_stages_command(app);
   trainflow::cli::add_workflow_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // Exit codes: 0 success, 2 usage errors (CLI11's own codes are mapped onto 2).
+    // CLI11's own codes are mapped onto kExitUsage; --help and --version exit with kExitOk.
     const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    return code == 0 ? trainflow::cli::kExitOk : trainflow::cli::kExitUsage;
   }
   if (app.get_subcommands().empty()) std::cout << app.help();
   return exit_code;

@@ -1,6 +1,8 @@
 // `trainflow stages`: every registered stage type with its ports and parameters.
 #include "stages_command.hpp"
 
+#include "command.hpp"
+
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -36,7 +38,9 @@ std::string constraint_text(const ParamSpec& p) {
 }
 
 nlohmann::json port_json(const PortDecl& d) {
-  return {{"name", d.name}, {"type", default_registry().type_name(d.type)}, {"doc", d.doc},
+  return {{"name", d.name},
+          {"type", default_registry().type_name(d.type)},
+          {"doc", d.doc},
           {"optional", d.optional}};
 }
 
@@ -122,20 +126,19 @@ void print_text(const std::vector<const StageType*>& types) {
 }  // namespace
 
 void add_stages_command(CLI::App& app) {
-  CLI::App* cmd =
-      app.add_subcommand("stages", "List every stage type with its ports and parameters");
   struct Flags {
-    bool json = false;
+    CommonOptions common;
     bool markdown = false;
   };
   auto flags = std::make_shared<Flags>();
-  CLI::Option* json = cmd->add_flag("--json", flags->json, "Print one JSON document");
+  CLI::App* cmd = add_command(app, "stages", "List every stage type with its ports and parameters",
+                              flags->common, JsonOutput::kYes);
   CLI::Option* markdown = cmd->add_flag("--markdown", flags->markdown,
                                         "Print the reference as Markdown (docs/stages.md)");
-  json->excludes(markdown);
+  cmd->get_option("--json")->excludes(markdown);
   cmd->callback([flags] {
     const std::vector<const StageType*> types = default_registry().types();
-    if (flags->json) {
+    if (flags->common.json) {
       print_json(types);
     } else if (flags->markdown) {
       print_markdown(types);

@@ -2,6 +2,8 @@
 // loader, the graph exporter and the executor.
 #include "workflow_commands.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "command.hpp"
+#include "run_watch.hpp"
 #include "trainflow/config/workflow.hpp"
 #include "trainflow/exec/executor.hpp"
 #include "trainflow/graph/pipeline.hpp"
@@ -22,36 +26,63 @@
 namespace trainflow::cli {
 namespace {
 
-// Exit codes shared by every command.
-constexpr int kExitOk = 0;
-constexpr int kExitRunFailed = 1;
-constexpr int kExitUsage = 2;
-
 struct WorkflowArgs {
+  CommonOptions common;
   std::string file;
   std::vector<std::string> overrides;
-  std::string workdir = ".trainflow";
-  bool json = false;
 };
 
-void add_workflow_args(CLI::App* cmd, WorkflowArgs& args, bool with_json) {
+// A command on a workflow file: the common options, FILE and --set.
+CLI::App* add_workflow_command(CLI::App& app, const std::string& name,
+                               const std::string& description, WorkflowArgs& args,
+                               JsonOutput json) {
+  CLI::App* cmd = add_command(app, name, description, args.common, json);
   cmd->add_option("FILE", args.file, "The workflow file (YAML)")->required();
-  cmd->add_option("--set", args.overrides,
-                  "Override a parameter: stage.param=value (repeatable)");
-  cmd->add_option("--workdir", args.workdir, "Work directory (default .trainflow)");
-  if (with_json) cmd->add_flag("--json", args.json, "Print one JSON document");
+  cmd->add_option("--set", args.overrides, "Override a parameter: stage.param=value (repeatable)");
+  return cmd;
+}
+
+Result<config::Workflow> load_result(const WorkflowArgs& args) {
+  config::LoadOptions options;
+  options.overrides = args.overrides;
+  return config::load_workflow(args.file, options);
 }
 
 // The workflow, or the loader's errors on stderr and nullopt.
 std::optional<config::Workflow> load(const WorkflowArgs& args) {
-  config::LoadOptions options;
-  options.overrides = args.overrides;
-  Result<config::Workflow> wf = config::load_workflow(args.file, options);
+  Result<config::Workflow> wf = load_result(args);
   if (!wf) {
     std::cerr << wf.error().message() << "\n";
     return std::nullopt;
   }
   return std::move(*wf);
+}
+
+int validate(const WorkflowArgs& args) {
+  Result<config::Workflow> wf = load_result(args);
+  if (!args.common.json) {
+    if (!wf) {
+      std::cerr << wf.error().message() << "\n";
+      return kExitUsage;
+    }
+    std::cout << args.file << ": ok, " << wf->stages.size() << " stages\n";
+    return kExitOk;
+  }
+  // The loader reports one problem per line.
+  nlohmann::ordered_json errors = nlohmann::ordered_json::array();
+  if (!wf) {
+    std::istringstream lines{wf.error().message()};
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.empty()) errors.push_back(line);
+    }
+  }
+  const nlohmann::ordered_json out = {
+      {"file", args.file},
+      {"ok", wf.has_value()},
+      {"stages", wf ? nlohmann::ordered_json(wf->stages.size()) : nullptr},
+      {"errors", std::move(errors)}};
+  std::cout << out.dump(2) << "\n";
+  return wf ? kExitOk : kExitUsage;
 }
 
 std::string run_id() {
@@ -65,15 +96,27 @@ std::string run_id() {
   return out.str();
 }
 
-double ms(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e6; }
+double ms(std::chrono::nanoseconds d) {
+  return static_cast<double>(d.count()) / 1e6;
+}
 
-int run(const WorkflowArgs& args, unsigned threads) {
+struct RunArgs {
+  WorkflowArgs workflow;
+  unsigned threads = 0;
+  bool no_progress = false;
+};
+
+int run(const RunArgs& run_args) {
+  const WorkflowArgs& args = run_args.workflow;
+  // From here on SIGINT and SIGTERM wait for the RunWatch, which cancels the run.
+  block_interrupt_signals();
   std::optional<config::Workflow> wf = load(args);
   if (!wf) return kExitUsage;
   std::error_code ec;
-  std::filesystem::create_directories(args.workdir, ec);
+  std::filesystem::create_directories(args.common.workdir, ec);
   if (ec) {
-    std::cerr << args.workdir << ": cannot create the work directory: " << ec.message() << "\n";
+    std::cerr << args.common.workdir << ": cannot create the work directory: " << ec.message()
+              << "\n";
     return kExitUsage;
   }
 
@@ -97,9 +140,17 @@ int run(const WorkflowArgs& args, unsigned threads) {
     }
   }
 
-  Executor executor{{.threads = threads}};
+  Executor executor{{.threads = run_args.threads}};
   const std::string id = run_id();
-  const RunReport report = executor.run(wf->graph, {.seed = wf->seed});
+  const RunHandle handle = executor.submit(wf->graph, {.seed = wf->seed});
+  bool interrupted = false;
+  {
+    RunWatch watch{handle, !args.common.json && !run_args.no_progress && isatty(STDOUT_FILENO)};
+    handle.wait();
+    watch.stop();
+    interrupted = watch.interrupted();
+  }
+  const RunReport& report = handle.wait();
   const auto metrics_of = [&](StageId stage) {
     ml::Metrics out;
     for (const Kept& k : kept) {
@@ -111,7 +162,7 @@ int run(const WorkflowArgs& args, unsigned threads) {
     return out;
   };
 
-  if (args.json) {
+  if (args.common.json) {
     nlohmann::json stages = nlohmann::json::array();
     for (StageId s = 0; s < workflow_stages; ++s) {
       const StageRecord r = report.stage(s);
@@ -129,28 +180,29 @@ int run(const WorkflowArgs& args, unsigned threads) {
                           {"seed", wf->seed},
                           {"stages", std::move(stages)}};
     if (!report.ok()) {
-      out["error"] = {{"stage", std::string(report.failed_stage())},
-                      {"message", report.error().message()}};
+      out["error"] = {{"message", report.error().message()}};
+      if (!report.failed_stage().empty()) {
+        out["error"]["stage"] = std::string(report.failed_stage());
+      }
     }
     std::cout << out.dump(2) << "\n";
   } else {
     std::cout << "run " << id << " of " << wf->name << ": " << to_string(report.status()) << "\n";
-    std::cout << std::left << std::setw(40) << "stage" << std::setw(11) << "status"
-              << std::right << std::setw(10) << "wall ms" << std::setw(10) << "cpu ms"
+    std::cout << std::left << std::setw(40) << "stage" << std::setw(11) << "status" << std::right
+              << std::setw(10) << "wall ms" << std::setw(10) << "cpu ms"
               << "  metrics\n";
     for (StageId s = 0; s < workflow_stages; ++s) {
       const StageRecord r = report.stage(s);
       std::ostringstream metrics;
       for (const auto& [name, value] : metrics_of(s)) metrics << name << "=" << value << " ";
       std::cout << std::left << std::setw(40) << r.name << std::setw(11) << to_string(r.status)
-                << std::right << std::fixed << std::setprecision(1) << std::setw(10)
-                << ms(r.wall) << std::setw(10) << ms(r.cpu) << "  " << metrics.str() << "\n";
+                << std::right << std::fixed << std::setprecision(1) << std::setw(10) << ms(r.wall)
+                << std::setw(10) << ms(r.cpu) << "  " << metrics.str() << "\n";
     }
-    if (!report.ok()) {
-      std::cerr << "stage '" << report.failed_stage() << "' failed: " << report.error().message()
-                << "\n";
-    }
+    // The error names the failed stage, if any ("stage 'gate' failed: ...").
+    if (!report.ok()) std::cerr << report.error().message() << "\n";
   }
+  if (interrupted) return kExitInterrupted;
   return report.ok() ? kExitOk : kExitRunFailed;
 }
 
@@ -158,22 +210,14 @@ int run(const WorkflowArgs& args, unsigned threads) {
 
 void add_workflow_commands(CLI::App& app, int& exit_code) {
   auto validate_args = std::make_shared<WorkflowArgs>();
-  CLI::App* validate =
-      app.add_subcommand("validate", "Check a workflow file; print every problem at once");
-  add_workflow_args(validate, *validate_args, false);
-  validate->callback([validate_args, &exit_code] {
-    std::optional<config::Workflow> wf = load(*validate_args);
-    if (!wf) {
-      exit_code = kExitUsage;
-      return;
-    }
-    std::cout << validate_args->file << ": ok, " << wf->stages.size() << " stages\n";
-  });
+  add_workflow_command(app, "validate", "Check a workflow file; print every problem at once",
+                       *validate_args, JsonOutput::kYes)
+      ->callback([validate_args, &exit_code] { exit_code = validate(*validate_args); });
 
   auto graph_args = std::make_shared<WorkflowArgs>();
   auto format = std::make_shared<std::string>("dot");
-  CLI::App* graph = app.add_subcommand("graph", "Print a workflow's stage graph");
-  add_workflow_args(graph, *graph_args, false);
+  CLI::App* graph = add_workflow_command(app, "graph", "Print a workflow's stage graph",
+                                         *graph_args, JsonOutput::kNo);
   graph->add_option("--format", *format, "dot, or svg (through Graphviz's dot)")
       ->check(CLI::IsMember({"dot", "svg"}));
   graph->callback([graph_args, format, &exit_code] {
@@ -202,12 +246,17 @@ void add_workflow_commands(CLI::App& app, int& exit_code) {
     if (pclose(pipe) != 0) exit_code = kExitRunFailed;
   });
 
-  auto run_args = std::make_shared<WorkflowArgs>();
-  auto threads = std::make_shared<unsigned>(0);
-  CLI::App* run_cmd = app.add_subcommand("run", "Run a workflow file");
-  add_workflow_args(run_cmd, *run_args, true);
-  run_cmd->add_option("--threads", *threads, "Worker threads (default: every core)");
-  run_cmd->callback([run_args, threads, &exit_code] { exit_code = run(*run_args, *threads); });
+  auto run_args = std::make_shared<RunArgs>();
+  CLI::App* run_cmd = add_workflow_command(
+      app, "run",
+      "Run a workflow file. SIGINT or SIGTERM cancels the run (exit code 130); a second one "
+      "exits at once",
+      run_args->workflow, JsonOutput::kYes);
+  run_cmd->add_option("--threads", run_args->threads, "Worker threads (default: every core)");
+  run_cmd->add_flag("--no-progress", run_args->no_progress,
+                    "No live progress line (it is shown only when stdout is a terminal and "
+                    "--json is not given)");
+  run_cmd->callback([run_args, &exit_code] { exit_code = run(*run_args); });
 }
 
 }  // namespace trainflow::cli

@@ -5,8 +5,7 @@
 
 namespace trainflow::cli {
 
-// Adds the commands; a command sets `exit_code` (0 success, 1 the run failed, 2 usage or
-// configuration error).
+// Adds the commands; a command sets `exit_code` to one of the kExit* codes of command.hpp.
 void add_workflow_commands(CLI::App& app, int& exit_code);
 
 }  // namespace trainflow::cli
