@@ -256,7 +256,9 @@ class StageCache::State {
     if (st.mode == Mode::kSkip || st.mode == Mode::kRestore) {
       // The plan assumed these input digests; an upstream stage that ran may have changed them.
       const std::optional<std::vector<Digest>> in = input_digests(s);
-      const bool same = in && cache_key(st.spec, st.seed, st.grant, *in) == *st.planned_key;
+      const bool same =
+          in && (st.gather ? gather_digest(*in) == st.planned_outputs[0]
+                           : cache_key(st.spec, st.seed, st.grant, *in) == *st.planned_key);
       if (same) {
         for (std::size_t i = 0; i < st.planned_outputs.size(); ++i) {
           digests[s][i] = st.planned_outputs[i];
@@ -448,6 +450,12 @@ Result<std::shared_ptr<StageCache>> StageCache::attach(Graph& graph, CacheOption
       for (std::size_t c : consumers[s]) needed = needed || runs[c];
       if (stage.gather) {
         runs[s] = needed || !planned[s][0].has_value();
+        if (!runs[s]) {
+          stage.mode = Mode::kSkip;  // its list is never built; its digest is known
+          stage.planned_outputs = {*planned[s][0]};
+        } else {
+          stage.mode = Mode::kRun;
+        }
       } else if (stage.mode == Mode::kRun) {
         runs[s] = true;
       } else {
@@ -471,7 +479,7 @@ Result<std::shared_ptr<StageCache>> StageCache::attach(Graph& graph, CacheOption
   }
 
   for (std::size_t s = 0; s < n; ++s) {
-    if (st.stages[s].mode != Mode::kRun) ++st.planned_hits;
+    if (st.stages[s].mode != Mode::kRun && !st.stages[s].gather) ++st.planned_hits;
     graph.set_body(static_cast<StageId>(s), std::make_shared<CachedBody>(state, s));
   }
   return std::make_shared<StageCache>(std::move(state));

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <fstream>
@@ -227,6 +228,49 @@ TEST_P(StageCacheTest, VerifyNamesTheStageThatIsNotDeterministic) {
   auto r3 = run(third);
   EXPECT_EQ(r3["after"].outcome, CacheOutcome::kRestored);
   EXPECT_EQ(*report_.value(last), "5");
+}
+
+// A sweep gathered into one stage: on a rerun neither the trials nor the list are built.
+TEST_P(StageCacheTest, GatheredSweepIsNeitherLoadedNorBuiltOnARerun) {
+  std::atomic<int> trials{0}, picks{0};
+  const auto make = [&](Pipeline& p, int n) {
+    std::vector<Handle<std::int64_t>> sweep;
+    for (int i = 0; i < n; ++i) {
+      sweep.push_back(
+          p.add(StageOptions{.name = "trial" + std::to_string(i), .version = "1"}, [&trials, i] {
+            ++trials;
+            return std::int64_t{i * i};
+          }));
+    }
+    return p.add(
+        StageOptions{.name = "pick", .version = "1"},
+        [&picks](const std::vector<std::int64_t>& v) {
+          ++picks;
+          return std::to_string(*std::max_element(v.begin(), v.end()));
+        },
+        p.gather("all", sweep));
+  };
+  Built first;
+  make(first.p, 4);
+  run(first);
+  Built second;
+  auto pick = make(second.p, 4);
+  auto r = run(second);
+  EXPECT_EQ(r["all"].outcome, CacheOutcome::kSkipped);
+  EXPECT_EQ(r["trial0"].outcome, CacheOutcome::kSkipped);
+  EXPECT_EQ(r["pick"].outcome, CacheOutcome::kRestored);
+  EXPECT_EQ(*report_.value(pick), "9");
+  EXPECT_EQ(trials, 4);
+  EXPECT_EQ(picks, 1);
+  // One more trial: the old ones are restored for the new list, which the pick reads.
+  Built third;
+  auto bigger = make(third.p, 5);
+  auto r3 = run(third);
+  EXPECT_EQ(r3["trial0"].outcome, CacheOutcome::kRestored);
+  EXPECT_EQ(r3["trial4"].outcome, CacheOutcome::kStored);
+  EXPECT_EQ(r3["pick"].outcome, CacheOutcome::kStored);
+  EXPECT_EQ(*report_.value(bigger), "16");
+  EXPECT_EQ(trials, 5);
 }
 
 TEST_P(StageCacheTest, ExcludedStageAlwaysRuns) {
