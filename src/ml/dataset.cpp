@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <cmath>
 #include <cstdlib>
@@ -251,6 +252,23 @@ Column Column::renamed(std::string name) const {
   return Column(std::make_shared<const Storage>(Storage{std::move(name), storage_->values}));
 }
 
+std::optional<ColumnBuffer<double>> Column::release_buffer() && {
+  const std::shared_ptr<const Storage> storage = std::exchange(storage_, Column().storage_);
+  // A use count of 1 is ours alone: no other owner exists to add one concurrently (no weak_ptr
+  // to a Storage or ColumnValues is ever made).
+  if (storage.use_count() != 1 || storage->values.use_count() != 1) return std::nullopt;
+  // use_count() reads relaxed: order our writes after the reads of owners that have let go.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  // Every ColumnValues is created non-const (make_shared<ColumnValues>), so writing through
+  // the sole owner is defined.
+  auto& values = const_cast<ColumnValues&>(*storage->values);
+  if (values.type != ColumnType::kFloat64 || values.f64_buffer_owner.size() == 0) {
+    return std::nullopt;
+  }
+  values.f64 = {};
+  return std::move(values.f64_buffer_owner);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Dataset
 
@@ -475,6 +493,18 @@ std::vector<T> gather(std::span<const T> values, const Dataset& ds) {
 }
 
 }  // namespace
+
+std::vector<Column> Dataset::release_columns() && {
+  const std::shared_ptr<const Impl> impl = std::exchange(impl_, Dataset().impl_);
+  // As in Column::release_buffer(): a use count of 1 is ours alone. Impl and Table are created
+  // non-const (make_shared<Impl>, make_shared<Table>); the one const Table, the shared empty
+  // one, always has its static owner besides.
+  if (impl.use_count() == 1 && impl->table.use_count() == 1) {
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return std::move(const_cast<Table&>(*impl->table).columns);
+  }
+  return impl->table->columns;
+}
 
 Dataset Dataset::materialize() const {
   if (!is_view()) return *this;

@@ -180,6 +180,57 @@ TEST(ColumnTest, CopiesShareTheValues) {
 // ---------------------------------------------------------------------------------------------
 // Construction and validation
 
+// A float64 column of `n` values i * 0.5 in a ColumnBuffer, as transforms make them.
+Column buffer_column(std::string name, std::size_t n) {
+  ColumnBuffer<double> values = ColumnBuffer<double>::uninitialized(n);
+  for (std::size_t i = 0; i < n; ++i) values[i] = 0.5 * static_cast<double>(i);
+  return Column::float64(std::move(name), std::move(values));
+}
+
+TEST(ColumnTest, ReleaseBufferOnlyFromTheSoleOwner) {
+  Column only = buffer_column("x", 1000);
+  const double* memory = only.float64().data();
+  std::optional<ColumnBuffer<double>> buffer = std::move(only).release_buffer();
+  ASSERT_TRUE(buffer.has_value());
+  EXPECT_EQ(buffer->data(), memory);
+  EXPECT_EQ(buffer->size(), 1000u);
+  EXPECT_EQ(only.size(), 0u);  // NOLINT(bugprone-use-after-move): left empty
+
+  Column shared = buffer_column("x", 1000);
+  const Column copy = shared;
+  EXPECT_FALSE(std::move(shared).release_buffer().has_value());
+  EXPECT_EQ(copy.float64()[999], 499.5);
+  Column renamed_source = buffer_column("x", 10);
+  const Column renamed = renamed_source.renamed("y");
+  EXPECT_FALSE(std::move(renamed_source).release_buffer().has_value());
+  EXPECT_EQ(renamed.float64()[9], 4.5);
+  // Only float64 columns made from a ColumnBuffer.
+  EXPECT_FALSE(Column::float64("v", {1.0, 2.0}).release_buffer().has_value());
+  EXPECT_FALSE(Column::categorical("c", {0}, {"a"}).release_buffer().has_value());
+}
+
+TEST(DatasetTest, ReleaseColumnsMovesThemOnlyFromTheSoleOwner) {
+  Dataset lone = make_or_die({buffer_column("x", 100)});
+  std::vector<Column> columns = std::move(lone).release_columns();
+  EXPECT_EQ(lone.num_columns(), 0u);  // NOLINT(bugprone-use-after-move): left empty
+  ASSERT_EQ(columns.size(), 1u);
+  EXPECT_TRUE(std::move(columns[0]).release_buffer().has_value());
+
+  // A copy or a view keeps the table: the columns come out shared, and stay intact.
+  Dataset copied = make_or_die({buffer_column("x", 100)});
+  const Dataset copy = copied;
+  std::vector<Column> shared = std::move(copied).release_columns();
+  ASSERT_EQ(shared.size(), 1u);
+  EXPECT_FALSE(std::move(shared[0]).release_buffer().has_value());
+  EXPECT_EQ(copy.numeric(0, 99), 49.5);
+  Dataset viewed = make_or_die({buffer_column("x", 100)});
+  const Dataset view = viewed.slice(90, 100);
+  std::vector<Column> of_view = std::move(viewed).release_columns();
+  EXPECT_FALSE(std::move(of_view[0]).release_buffer().has_value());
+  EXPECT_EQ(view.numeric(0, 9), 49.5);
+  EXPECT_TRUE(Dataset().release_columns().empty());
+}
+
 TEST(DatasetTest, DefaultIsEmpty) {
   Dataset ds;
   EXPECT_EQ(ds.num_rows(), 0u);
@@ -601,14 +652,18 @@ TEST(DatasetTest, SaveReplacesAnExistingFile) {
   EXPECT_EQ(tmp.listing(), (std::vector<std::string>{"data"}));
 }
 
-TEST(DatasetTest, SaveIntoMissingDirectoryFailsNamingThePath) {
-  const TempDir tmp;
-  const fs::path path = tmp / "no_such_dir" / "data.tfds";
-  Status s = sample().save(path);
+// Expects the failure of writing `path`, whose directory does not exist.
+void expect_missing_directory(const Status& s, const fs::path& path) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
   EXPECT_NE(s.message().find(path.string()), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("No such file or directory"), std::string::npos) << s.message();
+}
+
+TEST(DatasetTest, SaveIntoMissingDirectoryFailsNamingThePath) {
+  const TempDir tmp;
+  const fs::path path = tmp / "no_such_dir" / "data.tfds";
+  expect_missing_directory(sample().save(path), path);
 }
 
 TEST(DatasetTest, FailedRenameRemovesTheTemporary) {
@@ -904,10 +959,7 @@ TEST(DatasetTest, WriteCsvOfNoColumnsIsEmpty) {
 TEST(DatasetTest, WriteCsvIntoMissingDirectoryFailsNamingThePath) {
   const TempDir tmp;
   const fs::path path = tmp / "missing" / "out.csv";
-  Status s = sample().write_csv(path);
-  ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.code(), StatusCode::kNotFound);
-  EXPECT_NE(s.message().find(path.string()), std::string::npos) << s.message();
+  expect_missing_directory(sample().write_csv(path), path);
 }
 
 }  // namespace

@@ -118,6 +118,13 @@ class Column {
   // The same values under another name (shared, no copy).
   Column renamed(std::string name) const;
 
+  // Hands back the memory of a float64 column made from a ColumnBuffer, for a producer to write
+  // new values into, when this Column is the only owner of its values: no copy of it, no
+  // renamed() column and no Dataset shares them. Otherwise std::nullopt, and the values stay,
+  // unchanged, with their other owners. Leaves *this an empty column either way. The returned
+  // buffer holds the old values (treat them as unspecified).
+  std::optional<ColumnBuffer<double>> release_buffer() &&;
+
  private:
   struct Storage;
   explicit Column(std::shared_ptr<const Storage> storage) noexcept;
@@ -174,6 +181,11 @@ class Dataset {
   // A copy whose columns hold exactly this dataset's rows (no selection); *this when it is not
   // a view.
   Dataset materialize() const;
+  // The columns of the underlying table (all rows, whatever the selection), moved out when this
+  // Dataset is the only owner of the table (no copy or view of it lives), copied otherwise (the
+  // copies share their values). Leaves *this an empty dataset either way. With
+  // Column::release_buffer(), lets a producer reuse the memory of a result nobody else holds.
+  std::vector<Column> release_columns() &&;
 
   // Numeric columns `cols` of this dataset's rows as float64 matrices (missing stays NaN).
   // REQUIRES: every column in `cols` is numeric.
