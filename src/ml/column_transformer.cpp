@@ -1,6 +1,7 @@
 #include "trainflow/ml/column_transformer.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -126,6 +128,7 @@ struct Output {
   std::vector<std::int32_t> codes;
   std::vector<std::string> categories;  // of a categorical buffer
   double initial = 0;                   // the value of a float64 row that no job writes
+  bool reused = false;                  // f64 is a buffer of the caller's previous output
 };
 
 // What the pass does for one input column; writes outputs [out, out + width).
@@ -166,36 +169,78 @@ void gather(std::span<const T> in, Out& out, std::size_t begin, std::size_t end,
   for (std::size_t r = begin; r < end; ++r) out[r] = in[source(r)];
 }
 
+// The Source of a dataset that is not a view: row r is row r of its columns.
+struct SameRow {
+  std::size_t operator()(std::size_t r) const noexcept { return r; }
+};
+
+// out[r] = the imputed (when kImpute) and scaled (when kScale) value of row r. One loop per
+// combination, so that the loop body has no branch and vectorises.
+template <bool kImpute, bool kScale, class T, class Source>
+void numeric_rows(const T* in, const Job& job, double* out, std::size_t begin, std::size_t end,
+                  const Source& source) {
+  const double fill = job.fill;
+  const double center = kScale ? job.scale->center : 0;
+  const double scale = kScale ? job.scale->scale : 1;
+  const double offset = kScale ? job.scale->offset : 0;
+  const auto value = [&](double v) {
+    if constexpr (kImpute) v = std::isnan(v) ? fill : v;
+    if constexpr (kScale) v = detail::scale_value(v, center, scale, offset);
+    return v;
+  };
+  for (std::size_t r = begin; r < end; ++r) out[r] = value(static_cast<double>(in[source(r)]));
+}
+
 template <class T, class Source>
-void numeric(std::span<const T> in, const Job& job, ColumnBuffer<double>& out, std::size_t begin,
-             std::size_t end, const Source& source) {
-  const ScaleParams* p = job.scale;
-  for (std::size_t r = begin; r < end; ++r) {
-    double v = static_cast<double>(in[source(r)]);
-    if (job.impute && std::isnan(v)) v = job.fill;
-    if (p != nullptr) v = detail::scale_value(v, p->center, p->scale, p->offset);
-    out[r] = v;
+void numeric(std::span<const T> in, const Job& job, double* out, std::size_t begin, std::size_t end,
+             const Source& source) {
+  if (job.impute && job.scale != nullptr) {
+    numeric_rows<true, true>(in.data(), job, out, begin, end, source);
+  } else if (job.impute) {
+    numeric_rows<true, false>(in.data(), job, out, begin, end, source);
+  } else {
+    numeric_rows<false, true>(in.data(), job, out, begin, end, source);
   }
 }
 
-// Calls piece(b, e) on consecutive pieces of [begin, limit) small enough that the outputs of a
-// one-hot job stay in the L2 cache between its fill and its scattered ones; stops at the first
-// piece that returns less than its end, and returns that, or limit.
+// Calls piece(b, e) on consecutive pieces of [begin, limit) of at most kPieceRows rows, small
+// enough that a piece's slots and outputs stay in the L1/L2 cache; stops at the first piece that
+// returns less than its end, and returns that, or limit.
+constexpr std::size_t kPieceRows = 2048;
 template <class Piece>
 std::size_t in_pieces(std::size_t begin, std::size_t limit, const Piece& piece) {
-  constexpr std::size_t kRows = 2048;
-  for (std::size_t b = begin; b < limit; b += kRows) {
-    const std::size_t e = std::min(limit, b + kRows);
+  for (std::size_t b = begin; b < limit; b += kPieceRows) {
+    const std::size_t e = std::min(limit, b + kPieceRows);
     const std::size_t stop = piece(b, e);
     if (stop < e) return stop;
   }
   return limit;
 }
 
+// The slots of rows [begin, end) into slot[0, end - begin): as detail::for_each_slot, with
+// kMissingSlot (or kUnknownSlot, when not stopping at it) for a row without one. Returns the
+// row that stopped the scan, or `end`.
+template <class Source>
+std::size_t slots_of(std::span<const std::int32_t> codes, const detail::CategorySlots& slots,
+                     std::size_t begin, std::size_t end, bool stop_at_unknown, const Source& source,
+                     std::int32_t* slot) {
+  const std::int32_t* by_code = slots.by_code.data();
+  const std::int32_t missing = slots.missing;
+  for (std::size_t r = begin; r < end; ++r) {
+    const std::int32_t code = codes[source(r)];
+    const std::int32_t s = code < 0 ? missing : by_code[code];
+    if (s == detail::kUnknownSlot && stop_at_unknown) return r;
+    slot[r - begin] = s;
+  }
+  return end;
+}
+
 // Runs `job` on rows [begin, limit); returns the first row with an unknown category, or limit.
+// `slot` is scratch for kPieceRows slots.
 template <class Source>
 std::size_t run_job(const Dataset& data, const Job& job, std::vector<Output>& outputs,
-                    std::size_t begin, std::size_t limit, const Source& source) {
+                    std::size_t begin, std::size_t limit, const Source& source,
+                    std::int32_t* slot) {
   const Column& column = data.column(job.col);
   Output& out = outputs[job.out];
   switch (job.kind) {
@@ -210,9 +255,9 @@ std::size_t run_job(const Dataset& data, const Job& job, std::vector<Output>& ou
       return limit;
     case Job::Kind::kNumeric:
       if (column.type() == ColumnType::kFloat32) {
-        numeric(column.float32(), job, out.f64, begin, limit, source);
+        numeric(column.float32(), job, out.f64.data(), begin, limit, source);
       } else {
-        numeric(column.float64(), job, out.f64, begin, limit, source);
+        numeric(column.float64(), job, out.f64.data(), begin, limit, source);
       }
       return limit;
     case Job::Kind::kImputeCategory: {
@@ -225,22 +270,26 @@ std::size_t run_job(const Dataset& data, const Job& job, std::vector<Output>& ou
     }
     case Job::Kind::kOrdinal:
       return in_pieces(begin, limit, [&](std::size_t b, std::size_t e) {
-        std::fill(out.f64.data() + b, out.f64.data() + e, out.initial);
-        return detail::for_each_slot(
-            column.codes(), job.slots, b, e, job.stop_at_unknown, source,
-            [&out](std::size_t r, std::int32_t slot) { out.f64[r] = static_cast<double>(slot); });
+        const std::size_t stop =
+            slots_of(column.codes(), job.slots, b, e, job.stop_at_unknown, source, slot);
+        double* values = out.f64.data() + b;
+        for (std::size_t i = 0; i < stop - b; ++i) {
+          values[i] = slot[i] >= 0 ? static_cast<double>(slot[i]) : out.initial;
+        }
+        return stop;
       });
     case Job::Kind::kOneHot:
+      // Every indicator of every row is written (0 or 1), column by column: contiguous,
+      // branch-free stores, whatever the outputs held before.
       return in_pieces(begin, limit, [&](std::size_t b, std::size_t e) {
+        const std::size_t stop =
+            slots_of(column.codes(), job.slots, b, e, job.stop_at_unknown, source, slot);
         for (std::size_t k = 0; k < job.width; ++k) {
-          Output& slot_out = outputs[job.out + k];
-          std::fill(slot_out.f64.data() + b, slot_out.f64.data() + e, slot_out.initial);
+          double* values = outputs[job.out + k].f64.data() + b;
+          const auto hot = static_cast<std::int32_t>(k);
+          for (std::size_t i = 0; i < stop - b; ++i) values[i] = slot[i] == hot ? 1.0 : 0.0;
         }
-        return detail::for_each_slot(column.codes(), job.slots, b, e, job.stop_at_unknown, source,
-                                     [&outputs, &job](std::size_t r, std::int32_t slot) {
-                                       outputs[job.out + static_cast<std::size_t>(slot)].f64[r] =
-                                           1.0;
-                                     });
+        return stop;
       });
   }
   return limit;
@@ -254,8 +303,9 @@ std::optional<BlockError> run_block(const Dataset& data, const std::vector<Job>&
                                     std::size_t end, const Source& source) {
   std::optional<BlockError> first;
   std::size_t limit = end;  // rows at or after an error found so far cannot be earlier errors
+  std::array<std::int32_t, kPieceRows> slot;
   for (std::size_t j = 0; j < jobs.size(); ++j) {
-    const std::size_t row = run_job(data, jobs[j], outputs, begin, limit, source);
+    const std::size_t row = run_job(data, jobs[j], outputs, begin, limit, source, slot.data());
     if (row < limit) {
       first = BlockError{row, j};
       limit = row;
@@ -419,6 +469,13 @@ Status FittedColumnTransformer::build(std::string_view what) {
 
 Result<Dataset> FittedColumnTransformer::transform(const Dataset& data,
                                                    const ColumnTransformOptions& options) const {
+  Dataset out;
+  if (Status status = transform_into(data, out, options); !status.ok()) return status;
+  return out;
+}
+
+Status FittedColumnTransformer::transform_into(const Dataset& data, Dataset& out,
+                                               const ColumnTransformOptions& options) const {
   if (options.threads == 0) {
     return invalid_argument(std::string(kTransform) +
                             "ColumnTransformOptions::threads is 0; use 1 or more threads");
@@ -436,26 +493,26 @@ Result<Dataset> FittedColumnTransformer::transform(const Dataset& data,
   // An unchanged column of `data`: shared, or gathered by the pass.
   const auto keep = [&](std::size_t col) {
     const Column& column = data.column(col);
-    Output out;
-    out.name = column.name();
-    out.type = column.type();
+    Output output;
+    output.name = column.name();
+    output.type = column.type();
     if (view) {
-      out.categories = column.categories();
+      output.categories = column.categories();
       Job job;
       job.kind = Job::Kind::kGather;
       job.col = col;
       job.out = outputs.size();
       jobs.push_back(std::move(job));
     } else {
-      out.shared = column;
+      output.shared = column;
     }
-    outputs.push_back(std::move(out));
+    outputs.push_back(std::move(output));
   };
   const auto float64_output = [&](std::string name, double initial) {
-    Output out;
-    out.name = std::move(name);
-    out.initial = initial;
-    outputs.push_back(std::move(out));
+    Output output;
+    output.name = std::move(name);
+    output.initial = initial;
+    outputs.push_back(std::move(output));
   };
 
   for (std::size_t i = 0; i < input_columns_.size(); ++i) {
@@ -519,19 +576,20 @@ Result<Dataset> FittedColumnTransformer::transform(const Dataset& data,
         keep(*col);
       } else {
         // The imputed column, as FittedImputer::transform makes it.
-        Output out;
-        out.name = name;
-        out.type = ColumnType::kCategorical;
-        out.categories = column.categories();
-        const auto found = std::find(out.categories.begin(), out.categories.end(), fill->category);
+        Output output;
+        output.name = name;
+        output.type = ColumnType::kCategorical;
+        output.categories = column.categories();
+        const auto found =
+            std::find(output.categories.begin(), output.categories.end(), fill->category);
         Job job;
         job.kind = Job::Kind::kImputeCategory;
         job.col = *col;
         job.out = outputs.size();
-        job.fill_code = static_cast<std::int32_t>(found - out.categories.begin());
-        if (found == out.categories.end()) out.categories.push_back(fill->category);
+        job.fill_code = static_cast<std::int32_t>(found - output.categories.begin());
+        if (found == output.categories.end()) output.categories.push_back(fill->category);
         jobs.push_back(std::move(job));
-        outputs.push_back(std::move(out));
+        outputs.push_back(std::move(output));
       }
     }
     const EncodedColumn& encoded =
@@ -558,16 +616,36 @@ Result<Dataset> FittedColumnTransformer::transform(const Dataset& data,
     jobs.push_back(std::move(job));
   }
 
-  // Allocate the buffers. float64 ones are left uninitialised (ColumnBuffer): the
-  // pass's writes, block by block on the thread that computes the block, are their first touch,
-  // instead of a zero-fill here followed by a second write.
+  // The float64 buffers of `out` that nobody else holds and that have n rows, for reuse: memory
+  // already mapped, where writing runs at the copy bandwidth instead of the page-fault rate. Not
+  // when `out` is `data`: its columns are the input.
+  std::vector<ColumnBuffer<double>> reusable;
+  if (&out != &data) {
+    for (Column& column : std::move(out).release_columns()) {
+      if (column.type() != ColumnType::kFloat64 || column.size() != n) continue;
+      if (std::optional<ColumnBuffer<double>> buffer = std::move(column).release_buffer()) {
+        reusable.push_back(std::move(*buffer));
+      }
+    }
+  }
+  for (Output& output : outputs) {
+    if (output.shared || output.type != ColumnType::kFloat64 || reusable.empty()) continue;
+    output.f64 = std::move(reusable.back());
+    output.reused = true;
+    reusable.pop_back();
+  }
+  reusable.clear();
+
+  // Allocate the other buffers. float64 ones are left uninitialised (ColumnBuffer): the pass's
+  // writes, block by block on the thread that computes the block, are their first touch, instead
+  // of a zero-fill here followed by a second write.
   detail::parallel_blocks(options.threads, outputs.size(), 1, [&](std::size_t o, std::size_t) {
-    Output& out = outputs[o];
-    if (out.shared) return;
-    switch (out.type) {
-      case ColumnType::kFloat64: out.f64 = ColumnBuffer<double>::uninitialized(n); break;
-      case ColumnType::kFloat32: out.f32.resize(n); break;
-      case ColumnType::kCategorical: out.codes.resize(n); break;
+    Output& output = outputs[o];
+    if (output.shared || output.reused) return;
+    switch (output.type) {
+      case ColumnType::kFloat64: output.f64 = ColumnBuffer<double>::uninitialized(n); break;
+      case ColumnType::kFloat32: output.f32.resize(n); break;
+      case ColumnType::kCategorical: output.codes.resize(n); break;
     }
   });
 
@@ -585,7 +663,7 @@ Result<Dataset> FittedColumnTransformer::transform(const Dataset& data,
         error = run_block(data, jobs, outputs, begin, end,
                           [&data](std::size_t r) { return data.source_row(r); });
       } else {
-        error = run_block(data, jobs, outputs, begin, end, [](std::size_t r) { return r; });
+        error = run_block(data, jobs, outputs, begin, end, SameRow{});
       }
       if (error) {
         errors[b] = error;
@@ -602,30 +680,38 @@ Result<Dataset> FittedColumnTransformer::transform(const Dataset& data,
     const std::int32_t code = data.code(job.col, error->row);
     const std::string& category =
         code < 0 ? *job.fill_category : column.categories()[static_cast<std::size_t>(code)];
-    return detail::unknown_category(kName, column.name(), error->row, category, job.fix);
+    Status status = detail::unknown_category(kName, column.name(), error->row, category, job.fix);
+    out = Dataset();  // last: `out` may be `data`
+    return status;
   }
 
   std::vector<Column> columns;
   columns.reserve(outputs.size());
-  for (Output& out : outputs) {
-    if (out.shared) {
-      columns.push_back(std::move(*out.shared));
+  for (Output& output : outputs) {
+    if (output.shared) {
+      columns.push_back(std::move(*output.shared));
       continue;
     }
-    switch (out.type) {
+    switch (output.type) {
       case ColumnType::kFloat64:
-        columns.push_back(Column::float64(std::move(out.name), std::move(out.f64)));
+        columns.push_back(Column::float64(std::move(output.name), std::move(output.f64)));
         break;
       case ColumnType::kFloat32:
-        columns.push_back(Column::float32(std::move(out.name), std::move(out.f32)));
+        columns.push_back(Column::float32(std::move(output.name), std::move(output.f32)));
         break;
       case ColumnType::kCategorical:
-        columns.push_back(Column::categorical(std::move(out.name), std::move(out.codes),
-                                              std::move(out.categories)));
+        columns.push_back(Column::categorical(std::move(output.name), std::move(output.codes),
+                                              std::move(output.categories)));
         break;
     }
   }
-  return Dataset::make(std::move(columns), result_target);
+  Result<Dataset> result = Dataset::make(std::move(columns), result_target);
+  if (!result) {
+    out = Dataset();
+    return std::move(result).error();
+  }
+  out = std::move(*result);
+  return ok_status();
 }
 
 std::string FittedColumnTransformer::to_bytes() const {

@@ -338,7 +338,152 @@ TEST_P(ColumnTransformerThreadsTest, ReportsTheFirstUnknownCategoryInRowOrder) {
       << view.error().message();
 }
 
+// The addresses of the float64 columns of `out` that `input` does not hold: those the transform
+// wrote.
+std::vector<const double*> written_buffers(const Dataset& out, const Dataset& input) {
+  std::vector<const double*> input_buffers;
+  for (std::size_t i = 0; i < input.num_columns(); ++i) {
+    if (input.column(i).type() == ColumnType::kFloat64) {
+      input_buffers.push_back(input.column(i).float64().data());
+    }
+  }
+  std::vector<const double*> written;
+  for (std::size_t i = 0; i < out.num_columns(); ++i) {
+    if (out.column(i).type() != ColumnType::kFloat64) continue;
+    const double* data = out.column(i).float64().data();
+    if (std::find(input_buffers.begin(), input_buffers.end(), data) == input_buffers.end()) {
+      written.push_back(data);
+    }
+  }
+  std::sort(written.begin(), written.end());
+  return written;
+}
+
+TEST_P(ColumnTransformerThreadsTest, TransformIntoReusesItsOutputAndEqualsTransform) {
+  const Dataset data = random_data(5000, 3);
+  const FittedColumnTransformer fitted = fit_or_die(mixed_options(), data.slice(0, 4000));
+  const ColumnTransformOptions options{.threads = GetParam(), .block_rows = 256};
+  Dataset out;
+  std::vector<const double*> previous;
+  std::size_t previous_rows = 0;
+  // Different inputs and row counts, views and not, one after the other into the same output.
+  for (const Dataset& part :
+       {data, random_data(5000, 9), data.slice(1000, 5000), data.slice(0, 4000),
+        data.take(std::vector<std::uint32_t>{4999, 3, 3, 2500, 0, 17}), random_data(5000, 10),
+        random_data(5000, 11)}) {
+    ASSERT_TRUE(fitted.transform_into(part, out, options).ok());
+    expect_bit_identical(out, *must(fitted.transform(part)));
+    const std::vector<const double*> written = written_buffers(out, part);
+    // a, b, c, 4 indicators of color, size; and, for a view, the gathered id and t.
+    EXPECT_EQ(written.size(), part.is_view() ? 10u : 8u);
+    if (part.num_rows() == previous_rows) {
+      EXPECT_EQ(written, previous) << "same row count: every float64 buffer is reused";
+    }
+    previous = written;
+    previous_rows = part.num_rows();
+  }
+}
+
+TEST_P(ColumnTransformerThreadsTest, TransformIntoNeverWritesOverSharedColumns) {
+  const Dataset data = random_data(3000, 12);
+  const FittedColumnTransformer fitted = fit_or_die(mixed_options(), data);
+  const ColumnTransformOptions options{.threads = GetParam(), .block_rows = 128};
+  const Dataset first = random_data(3000, 13);
+  const Dataset second = random_data(3000, 14);
+  const Dataset want_first = *must(fitted.transform(first));
+  const Dataset want_second = *must(fitted.transform(second));
+
+  // A copy of the whole output: nothing of it may be reused.
+  Dataset out;
+  ASSERT_TRUE(fitted.transform_into(first, out, options).ok());
+  const Dataset copy = out;
+  ASSERT_TRUE(fitted.transform_into(second, out, options).ok());
+  expect_bit_identical(copy, want_first);
+  expect_bit_identical(out, want_second);
+  for (const double* p : written_buffers(out, second)) {
+    const std::vector<const double*> kept = written_buffers(copy, first);
+    EXPECT_EQ(std::find(kept.begin(), kept.end(), p), kept.end());
+  }
+
+  // A view of the output shares it as a whole.
+  ASSERT_TRUE(fitted.transform_into(first, out, options).ok());
+  const Dataset view = out.slice(10, 20);
+  ASSERT_TRUE(fitted.transform_into(second, out, options).ok());
+  expect_bit_identical(view, want_first.slice(10, 20));
+  expect_bit_identical(out, want_second);
+
+  // One column kept: only that one is left alone, the others are reused.
+  ASSERT_TRUE(fitted.transform_into(first, out, options).ok());
+  const std::vector<const double*> before = written_buffers(out, first);
+  const Column kept = out.column(*out.find("color=red"));
+  ASSERT_TRUE(fitted.transform_into(second, out, options).ok());
+  expect_bit_identical(out, want_second);
+  const Column& want_kept = want_first.column(*want_first.find("color=red"));
+  for (std::size_t r = 0; r < kept.size(); ++r) {
+    ASSERT_EQ(kept.float64()[r], want_kept.float64()[r]) << "row " << r;
+  }
+  const std::vector<const double*> after = written_buffers(out, second);
+  EXPECT_EQ(std::find(after.begin(), after.end(), kept.float64().data()), after.end());
+  std::size_t reused = 0;
+  for (const double* p : after) reused += std::count(before.begin(), before.end(), p);
+  EXPECT_EQ(reused, before.size() - 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, ColumnTransformerThreadsTest, ::testing::Values(1u, 2u, 4u, 8u));
+
+TEST(ColumnTransformerTest, OutputsLargerThanTheCachesAreStillBitIdentical) {
+  // 1 200 000 rows x 8 computed float64 columns: 77 MB, buffers mapped on their own (2 MiB and
+  // more); an odd block size starts blocks at odd rows.
+  const Dataset data = random_data(1200000, 17);
+  const FittedColumnTransformer fitted = fit_or_die(mixed_options(), data.slice(0, 2000));
+  const Dataset want = chained(data.slice(0, 2000), data, fitted);
+  expect_bit_identical(*must(fitted.transform(data)), want);
+  Dataset out;
+  for (const ColumnTransformOptions options :
+       {ColumnTransformOptions{.threads = 3, .block_rows = 4097},
+        ColumnTransformOptions{.threads = 2, .block_rows = 16384}}) {
+    ASSERT_TRUE(fitted.transform_into(data, out, options).ok());
+    expect_bit_identical(out, want);
+  }
+}
+
+TEST(ColumnTransformerTest, TransformIntoItsOwnInput) {
+  const Dataset data = random_data(500, 15);
+  const FittedColumnTransformer fitted = fit_or_die(mixed_options(), data);
+  const Dataset want = *must(fitted.transform(data));
+  Dataset in_and_out = random_data(500, 15);
+  ASSERT_TRUE(fitted.transform_into(in_and_out, in_and_out, {.threads = 2}).ok());
+  expect_bit_identical(in_and_out, want);
+}
+
+TEST(ColumnTransformerTest, TransformIntoFailures) {
+  const Dataset data = random_data(500, 16);
+  const FittedColumnTransformer fitted = fit_or_die(mixed_options(), data);
+  Dataset out;
+  ASSERT_TRUE(fitted.transform_into(data, out).ok());
+  const Dataset want = *must(fitted.transform(data));
+  // Found before the pass: `out` is unchanged.
+  EXPECT_EQ(fitted.transform_into(data, out, {.threads = 0}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(fitted.transform_into(*data.select_columns(kAB), out).code(), StatusCode::kNotFound);
+  expect_bit_identical(out, want);
+  // An unknown category found by the pass: `out` is empty.
+  const FittedColumnTransformer strict =
+      fit_or_die({.steps = {CategoricalStep{.columns = {"size"}}}}, data);
+  ASSERT_TRUE(strict.transform_into(data, out).ok());
+  std::vector<std::int32_t> size(500, 0);
+  size[7] = 3;
+  const Dataset unknown = make_or_die({Column::float64("a", std::vector<double>(500, 1)),
+                                       Column::float32("b", std::vector<float>(500, 1)),
+                                       data.column(*data.find("color")),
+                                       Column::float64("c", std::vector<double>(500, 1)),
+                                       Column::float64("id", std::vector<double>(500, 1)),
+                                       Column::categorical("size", size, {"s", "m", "l", "xl"})});
+  const Status status = strict.transform_into(unknown, out, {.threads = 2, .block_rows = 64});
+  EXPECT_NE(status.message().find("column 'size', row 7: category 'xl'"), std::string::npos)
+      << status.message();
+  EXPECT_EQ(out.num_columns(), 0u);
+  EXPECT_EQ(out.num_rows(), 0u);
+}
 
 TEST(ColumnTransformerTest, TransformsViewsAtTheirRowsOnly) {
   const Dataset data = random_data(100, 5);

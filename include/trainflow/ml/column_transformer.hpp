@@ -18,9 +18,14 @@
 //       8}}}});
 //   Result<FittedColumnTransformer> fitted = transformer.fit(train);
 //   Result<Dataset> features = fitted->transform(test, {.threads = 4});
+//   Dataset batch_features;                       // reused batch after batch
+//   for (const Dataset& batch : batches) {
+//     if (Status s = fitted->transform_into(batch, batch_features); !s.ok()) return s;
+//     consume(batch_features);
+//   }
 //
 // ColumnTransformer and FittedColumnTransformer are immutable after construction: safe to share
-// by threads.
+// by threads (transform_into() writes only its `out`).
 #pragma once
 
 #include <cstddef>
@@ -128,6 +133,30 @@ class FittedColumnTransformer {
   // order holding an unknown category (the first such column in output order within that row),
   // whatever the thread count.
   Result<Dataset> transform(const Dataset& data, const ColumnTransformOptions& options = {}) const;
+
+  // As transform(), with the result stored in `out` (replacing what it held), reusing the memory
+  // of the float64 columns that `out` held: the steady-state path of a pipeline that transforms
+  // batch after batch into the same Dataset. Writing into memory that is already mapped runs at
+  // the copy bandwidth, while a new column's pages are first faulted in and zeroed by the
+  // kernel, several times slower. The values are bit for bit those of transform(), whatever
+  // `out` held.
+  //
+  // Reuse never changes data that anyone else can see: a float64 column of `out` lends its
+  // memory to an output float64 column (an imputed, scaled, one-hot or ordinal column, or one
+  // gathered from a view) only when it has exactly data.num_rows() rows, was made by a transform
+  // (Column::float64 from a ColumnBuffer) and `out` is its only owner: no copy or view of `out`,
+  // and no copy of that column, lives elsewhere (Dataset::release_columns(),
+  // Column::release_buffer()). Any other output column is allocated as transform() allocates
+  // it; so is every column when `out` is `data`. Whatever `out` held and did not lend is
+  // released. To keep the previous result while reusing, keep a copy of it: its columns are then
+  // shared and new memory is used.
+  //
+  // Fails as transform() does. On a failure found before the pass (options, missing or
+  // mistyped columns) `out` is unchanged; on an unknown category found by the pass `out` is an
+  // empty dataset. Not thread-safe for the same `out`; different `out`s may be used by
+  // different threads at once (the transformer itself is shared read-only).
+  Status transform_into(const Dataset& data, Dataset& out,
+                        const ColumnTransformOptions& options = {}) const;
 
   // The names of the output columns, in order, for data holding every training column.
   const std::vector<std::string>& output_columns() const noexcept { return output_columns_; }
