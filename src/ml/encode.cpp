@@ -77,16 +77,40 @@ const std::string& category_at(const Dataset& data, std::size_t col, std::size_t
   return data.column(col).categories()[static_cast<std::size_t>(data.code(col, row))];
 }
 
-// Calls write(r, slot) for each row r of `data` whose category in column `col` has a slot under
-// `fitted`; returns the first row with an unknown category when `stop_at_unknown`, else
-// data.num_rows().
+// Finds the fitted column `fitted` in `data` (failing as find_fitted()) and calls write(r, slot)
+// for each row r of `data` whose category has a slot under `fitted`. Returns the column's index;
+// when `stop_at_unknown`, fails instead at the first row holding an unknown category, with the
+// error of encoder `what` (`fix` names the option that accepts unknown categories).
 template <class Write>
-std::size_t encode_rows(const Dataset& data, std::size_t col, const EncodedColumn& fitted,
-                        bool stop_at_unknown, const Write& write) {
-  const Column& column = data.column(col);
-  return detail::for_each_slot(
+Result<std::size_t> encode_column(const Dataset& data, const EncodedColumn& fitted,
+                                  std::string_view what, bool stop_at_unknown, std::string_view fix,
+                                  const Write& write) {
+  Result<std::size_t> col = find_fitted(data, fitted.column, what);
+  if (!col) return col;
+  const Column& column = data.column(*col);
+  const std::size_t unknown_row = detail::for_each_slot(
       column.codes(), detail::category_slots(column.categories(), fitted), 0, data.num_rows(),
       stop_at_unknown, [&data](std::size_t r) { return data.source_row(r); }, write);
+  if (unknown_row != data.num_rows()) {
+    return detail::unknown_category(what, fitted.column, unknown_row,
+                                    category_at(data, *col, unknown_row), fix);
+  }
+  return col;
+}
+
+// The reader of an encoder's bytes, opened, with the Unknown policy read (the first payload
+// byte; the reader fails when it exceeds `max_unknown`).
+struct OpenedEncoder {
+  detail::ByteReader reader;
+  std::uint8_t unknown = 0;
+};
+Result<OpenedEncoder> open_encoder(std::string_view bytes, std::string_view magic,
+                                   std::string_view what, std::uint8_t max_unknown) {
+  Result<detail::ByteReader> opened = detail::ByteReader::open(bytes, magic, kVersion, what);
+  if (!opened) return std::move(opened).error();
+  const std::uint8_t unknown = opened->u8();
+  if (unknown > max_unknown) opened->fail();
+  return OpenedEncoder{std::move(*opened), unknown};
 }
 
 void write_strings(detail::ByteWriter& writer, const std::vector<std::string>& strings) {
@@ -168,17 +192,12 @@ Result<Dataset> FittedOrdinalEncoder::transform(const Dataset& data) const {
   indices.reserve(columns_.size());
   replacements.reserve(columns_.size());
   for (const EncodedColumn& fitted : columns_) {
-    Result<std::size_t> col = find_fitted(data, fitted.column, kOrdinalName);
-    if (!col) return std::move(col).error();
     std::vector<double> out(data.num_rows(), std::numeric_limits<double>::quiet_NaN());
-    const std::size_t unknown_row = encode_rows(
-        data, *col, fitted, unknown_ == OrdinalEncoderOptions::Unknown::kError,
+    Result<std::size_t> col = encode_column(
+        data, fitted, kOrdinalName, unknown_ == OrdinalEncoderOptions::Unknown::kError,
+        "OrdinalEncoderOptions::Unknown::kUseMissing",
         [&out](std::size_t r, std::int32_t slot) { out[r] = static_cast<double>(slot); });
-    if (unknown_row != data.num_rows()) {
-      return detail::unknown_category(kOrdinalName, fitted.column, unknown_row,
-                                      category_at(data, *col, unknown_row),
-                                      "OrdinalEncoderOptions::Unknown::kUseMissing");
-    }
+    if (!col) return std::move(col).error();
     indices.push_back(*col);
     replacements.push_back(Column::float64(fitted.column, std::move(out)));
   }
@@ -193,18 +212,15 @@ std::string FittedOrdinalEncoder::to_bytes() const {
 }
 
 Result<FittedOrdinalEncoder> FittedOrdinalEncoder::from_bytes(std::string_view bytes) {
-  Result<detail::ByteReader> opened =
-      detail::ByteReader::open(bytes, kOrdinalMagic, kVersion, kOrdinalName);
+  Result<OpenedEncoder> opened =
+      open_encoder(bytes, kOrdinalMagic, kOrdinalName,
+                   static_cast<std::uint8_t>(OrdinalEncoderOptions::Unknown::kUseMissing));
   if (!opened) return std::move(opened).error();
-  detail::ByteReader& reader = *opened;
-  const std::uint8_t unknown = reader.u8();
-  if (unknown > static_cast<std::uint8_t>(OrdinalEncoderOptions::Unknown::kUseMissing)) {
-    reader.fail();
-  }
+  detail::ByteReader& reader = opened->reader;
   std::vector<EncodedColumn> columns = read_columns(reader, /*with_other=*/false);
   if (Status status = reader.finish(kOrdinalName); !status.ok()) return status;
   return FittedOrdinalEncoder(std::move(columns),
-                              static_cast<OrdinalEncoderOptions::Unknown>(unknown));
+                              static_cast<OrdinalEncoderOptions::Unknown>(opened->unknown));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -249,18 +265,13 @@ Result<Dataset> FittedOneHotEncoder::transform(const Dataset& data) const {
   std::vector<std::vector<Column>> added(data.num_columns());
   std::vector<bool> dropped(data.num_columns(), false);
   for (const EncodedColumn& fitted : columns_) {
-    Result<std::size_t> col = find_fitted(data, fitted.column, kOneHotName);
-    if (!col) return std::move(col).error();
     const std::size_t width = fitted.categories.size() + (fitted.other.empty() ? 0 : 1);
     std::vector<std::vector<double>> out(width, std::vector<double>(rows, 0.0));
-    const std::size_t unknown_row = encode_rows(
-        data, *col, fitted, unknown_ == OneHotEncoderOptions::Unknown::kError,
+    Result<std::size_t> col = encode_column(
+        data, fitted, kOneHotName, unknown_ == OneHotEncoderOptions::Unknown::kError,
+        "OneHotEncoderOptions::Unknown::kIgnore",
         [&out](std::size_t r, std::int32_t slot) { out[static_cast<std::size_t>(slot)][r] = 1.0; });
-    if (unknown_row != rows) {
-      return detail::unknown_category(kOneHotName, fitted.column, unknown_row,
-                                      category_at(data, *col, unknown_row),
-                                      "OneHotEncoderOptions::Unknown::kIgnore");
-    }
+    if (!col) return std::move(col).error();
     for (std::size_t k = 0; k < width; ++k) {
       const std::string category = k < fitted.categories.size() ? fitted.categories[k] : "other";
       added[*col].push_back(Column::float64(fitted.column + "=" + category, std::move(out[k])));
@@ -300,18 +311,18 @@ std::string FittedOneHotEncoder::to_bytes() const {
 }
 
 Result<FittedOneHotEncoder> FittedOneHotEncoder::from_bytes(std::string_view bytes) {
-  Result<detail::ByteReader> opened =
-      detail::ByteReader::open(bytes, kOneHotMagic, kVersion, kOneHotName);
+  Result<OpenedEncoder> opened =
+      open_encoder(bytes, kOneHotMagic, kOneHotName,
+                   static_cast<std::uint8_t>(OneHotEncoderOptions::Unknown::kIgnore));
   if (!opened) return std::move(opened).error();
-  detail::ByteReader& reader = *opened;
-  const std::uint8_t unknown = reader.u8();
-  if (unknown > static_cast<std::uint8_t>(OneHotEncoderOptions::Unknown::kIgnore)) reader.fail();
+  detail::ByteReader& reader = opened->reader;
   const std::uint8_t drop_original = reader.u8();
   if (drop_original > 1) reader.fail();
   std::vector<EncodedColumn> columns = read_columns(reader, /*with_other=*/true);
   if (Status status = reader.finish(kOneHotName); !status.ok()) return status;
-  return FittedOneHotEncoder(
-      std::move(columns), static_cast<OneHotEncoderOptions::Unknown>(unknown), drop_original == 1);
+  return FittedOneHotEncoder(std::move(columns),
+                             static_cast<OneHotEncoderOptions::Unknown>(opened->unknown),
+                             drop_original == 1);
 }
 
 }  // namespace trainflow::ml

@@ -117,6 +117,20 @@ Status engine_failure(const std::string& where, const dnnl::error& e) {
 Status memory_failure(const std::string& where) {
   return Status(StatusCode::kResourceExhausted, where + ": out of memory");
 }
+// The Status of the exception being handled: call it only inside a catch block. A oneDNN error
+// or exhausted memory (std::bad_alloc, std::length_error) becomes a Status; any other exception
+// is rethrown, unchanged.
+Status handled_failure(const std::string& where) {
+  try {
+    throw;
+  } catch (const dnnl::error& e) {
+    return engine_failure(where, e);
+  } catch (const std::bad_alloc&) {
+    return memory_failure(where);
+  } catch (const std::length_error&) {
+    return memory_failure(where);
+  }
+}
 
 using FloatRows = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
@@ -424,12 +438,8 @@ Result<MlpModel> fit_mlp(const Dataset& train, const MlpOptions& options, const 
     if (options.early_stopping && !best.sizes.empty()) params = std::move(best);
     return MlpModelAccess::make(task, options.activation, options.threads, std::move(names),
                                 std::move(classes), std::move(params), std::move(report));
-  } catch (const dnnl::error& e) {
-    return engine_failure(where, e);
-  } catch (const std::bad_alloc&) {
-    return memory_failure(where);
-  } catch (const std::length_error&) {
-    return memory_failure(where);
+  } catch (...) {
+    return handled_failure(where);
   }
 }
 
@@ -490,12 +500,8 @@ Result<Predictions> MlpModel::predict(const Dataset& data) const {
         }
       }
     }
-  } catch (const dnnl::error& e) {
-    return engine_failure(where, e);
-  } catch (const std::bad_alloc&) {
-    return memory_failure(where);
-  } catch (const std::length_error&) {
-    return memory_failure(where);
+  } catch (...) {
+    return handled_failure(where);
   }
   return out;
 }
