@@ -64,8 +64,8 @@ const RunReport& RunHandle::wait() const {
   return state_->wait();
 }
 
-RunProgress RunHandle::progress(std::size_t max_names) const {
-  if (state_) return state_->progress(max_names);
+RunProgress RunHandle::progress(std::size_t max_names, std::size_t stages) const {
+  if (state_) return state_->progress(max_names, stages);
   RunProgress none;
   none.done = true;
   return none;

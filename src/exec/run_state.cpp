@@ -163,7 +163,7 @@ const RunReport& RunState::wait() {
   return report_;
 }
 
-RunProgress RunState::progress(std::size_t max_names) const {
+RunProgress RunState::progress(std::size_t max_names, std::size_t stages) const {
   RunProgress out;
   // Read first: once it is true, every stage's last progress store is visible.
   out.done = done();
@@ -171,7 +171,7 @@ RunProgress RunState::progress(std::size_t max_names) const {
     out.done = true;
     return out;
   }
-  const std::uint32_t n = plan_->num_stages;
+  const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(plan_->num_stages, stages));
   out.total = n;
   out.elapsed = out.done ? data_->wall : std::chrono::steady_clock::now() - start_time_;
   std::size_t by_phase[kPhaseMask + 1] = {};

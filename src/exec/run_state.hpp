@@ -105,7 +105,7 @@ class RunState {
   bool done() const noexcept { return done_.load(std::memory_order_acquire); }
   const RunReport& wait();
   // See RunHandle::progress().
-  RunProgress progress(std::size_t max_names) const;
+  RunProgress progress(std::size_t max_names, std::size_t stages) const;
 
   // Runs stage i, whose predecessors are all resolved, and then whatever it makes ready,
   // inline where possible. Called on a worker.

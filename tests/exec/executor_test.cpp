@@ -329,6 +329,12 @@ TEST_P(ExecutorTest, ProgressShowsRunningStagesAndAddsUpAtTheEnd) {
     EXPECT_EQ(now.resolved(), 3u);
     EXPECT_GT(now.elapsed.count(), 0);
     EXPECT_EQ(handle.progress(0).running_stages.size(), 0u) << "max_names";
+    const RunProgress first_three = handle.progress(8, 3);  // first, blocked, after
+    EXPECT_EQ(first_three.total, 3u);
+    EXPECT_EQ(first_three.succeeded, 1u);
+    EXPECT_EQ(first_three.running, 1u);
+    EXPECT_EQ(first_three.pending, 1u);
+    EXPECT_EQ(first_three.failed, 0u);
 
     {
       std::lock_guard lock{mutex};

@@ -63,8 +63,8 @@ void block_interrupt_signals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-RunWatch::RunWatch(RunHandle run, bool progress_line)
-    : run_(std::move(run)), progress_line_(progress_line) {
+RunWatch::RunWatch(RunHandle run, bool progress_line, std::size_t stages)
+    : run_(std::move(run)), progress_line_(progress_line), stages_(stages) {
   const sigset_t set = interrupt_signals();
   signal_fd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd_ < 0) {
@@ -138,7 +138,7 @@ void RunWatch::watch() {
 }
 
 void RunWatch::draw() {
-  const RunProgress p = run_.progress(16);
+  const RunProgress p = run_.progress(16, stages_);
   char tail[64];
   std::snprintf(tail, sizeof tail, " | %.1f s", std::chrono::duration<double>(p.elapsed).count());
   std::string head = "[" + std::to_string(p.resolved()) + "/" + std::to_string(p.total) + "] ";

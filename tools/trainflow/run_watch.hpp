@@ -14,6 +14,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
+#include <cstdint>
 #include <thread>
 
 #include "trainflow/exec/executor.hpp"
@@ -43,7 +45,8 @@ void block_interrupt_signals();
 // thread creates, stops and destroys it.
 class RunWatch {
  public:
-  RunWatch(RunHandle run, bool progress_line);
+  // The progress line counts the stages with ids below `stages` (RunHandle::progress).
+  RunWatch(RunHandle run, bool progress_line, std::size_t stages = SIZE_MAX);
   ~RunWatch();  // stop()
   RunWatch(const RunWatch&) = delete;
   RunWatch& operator=(const RunWatch&) = delete;
@@ -60,6 +63,7 @@ class RunWatch {
 
   RunHandle run_;
   bool progress_line_;
+  std::size_t stages_;
   int signal_fd_ = -1;
   int wake_read_ = -1;  // stop() writes to wake_write_; the thread polls wake_read_
   int wake_write_ = -1;

@@ -145,7 +145,9 @@ int run(const RunArgs& run_args) {
   const RunHandle handle = executor.submit(wf->graph, {.seed = wf->seed});
   bool interrupted = false;
   {
-    RunWatch watch{handle, !args.common.json && !run_args.no_progress && isatty(STDOUT_FILENO)};
+    // The progress line counts the workflow's stages, not the metrics sinks added above.
+    RunWatch watch{handle, !args.common.json && !run_args.no_progress && isatty(STDOUT_FILENO),
+                   workflow_stages};
     handle.wait();
     watch.stop();
     interrupted = watch.interrupted();

@@ -72,7 +72,7 @@ struct RunOptions {
 // A snapshot of where a run stands: see RunHandle::progress(). Every stage is counted in exactly
 // one of the status fields, so they add up to `total`.
 struct RunProgress {
-  std::size_t total = 0;      // stages in the run
+  std::size_t total = 0;      // stages in the run (those counted: see progress())
   std::size_t pending = 0;    // not started yet
   std::size_t running = 0;    // started and not resolved (asynchronous stages included)
   std::size_t succeeded = 0;  // the others as StageStatus says
@@ -108,13 +108,15 @@ class RunHandle {
   // Blocks until the run ends and returns its report. From a worker of the same executor it runs
   // other work while waiting instead of blocking. REQUIRES: the handle refers to a run.
   const RunReport& wait() const;
-  // Where the run stands now, with the names of up to `max_names` running stages. Cheap enough
-  // to call a few times a second (it reads one word per stage and takes no lock; the run pays a
-  // relaxed store per stage start and end, to memory it writes anyway). While the run goes on the
-  // snapshot is not atomic: a stage that ends meanwhile may be seen running or resolved, but
-  // each stage is counted once. After done() it is exact. An empty handle, or a run of a graph
-  // that did not validate, shows total 0 and done.
-  RunProgress progress(std::size_t max_names = 8) const;
+  // Where the run stands now, with the names of up to `max_names` running stages. Only stages
+  // with ids below `stages` are counted (default: all), so that a tool that appends stages of
+  // its own to a graph (sinks, say) shows the others. Cheap enough to call a few times a second:
+  // it reads one word per stage and takes no lock; the run pays a relaxed store per stage start
+  // and end, to memory it writes anyway. While the run goes on the snapshot is not atomic: a
+  // stage that ends meanwhile may be seen running or resolved, but each stage is counted once.
+  // After done() it is exact. An empty handle, or a run of a graph that did not validate, shows
+  // total 0 and done.
+  RunProgress progress(std::size_t max_names = 8, std::size_t stages = SIZE_MAX) const;
 
   explicit RunHandle(std::shared_ptr<detail::RunState> state) noexcept : state_(std::move(state)) {}
 
