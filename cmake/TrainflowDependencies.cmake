@@ -22,3 +22,5 @@ trainflow_require(ZLIB)
 trainflow_require(oneDNN)
 # yaml-cpp 0.7: workflow files (src/config/).
 trainflow_require(yaml-cpp CONFIG)
+# SQLite 3 (CMake's FindSQLite3): the run store, <workdir>/runs.db (src/store/run_store.cpp).
+trainflow_require(SQLite3)
