@@ -136,10 +136,10 @@ class FittedColumnTransformer {
 
   // As transform(), with the result stored in `out` (replacing what it held), reusing the memory
   // of the float64 columns that `out` held: the steady-state path of a pipeline that transforms
-  // batch after batch into the same Dataset. Writing into memory that is already mapped runs at
-  // the copy bandwidth, while a new column's pages are first faulted in and zeroed by the
-  // kernel, several times slower. The values are bit for bit those of transform(), whatever
-  // `out` held.
+  // batch after batch into the same Dataset. Memory that is already mapped is written at memory
+  // speed, while a new column's pages are first faulted in and zeroed by the kernel (about 6
+  // times slower for large outputs, docs/BENCHMARKS.md). The values are bit for bit those of
+  // transform(), whatever `out` held.
   //
   // Reuse never changes data that anyone else can see: a float64 column of `out` lends its
   // memory to an output float64 column (an imputed, scaled, one-hot or ordinal column, or one
