@@ -67,6 +67,14 @@ std::uint32_t phase_of(StageStatus status) noexcept {
 
 }  // namespace
 
+void retain(Attempt* attempt) noexcept {
+  attempt->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+void release(Attempt* attempt) noexcept {
+  if (attempt->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete attempt;
+}
+
 std::shared_ptr<RunScratch> acquire_scratch(const std::shared_ptr<const Plan>& plan) {
   PooledScratch pooled{nullptr, &delete_scratch};
   {
@@ -127,6 +135,9 @@ RunState::RunState(Scheduler& scheduler, std::shared_ptr<const Plan> plan, RunOp
   slot_remaining_ = scratch.slot_remaining.get();
   scratch.run = this;
   progress_tag_ = next_progress_tag();
+  if (!plan_->controls.empty()) {
+    controls_ = std::make_unique<ControlState[]>(plan_->controls.size());
+  }
   remaining_sinks_.store(plan_->num_sinks, std::memory_order_relaxed);
 }
 
@@ -152,6 +163,7 @@ void RunState::cancel() noexcept {
   if (done()) return;
   stopping_.store(true, std::memory_order_relaxed);
   stop_source_.request_stop();
+  stop_retries();
 }
 
 const RunReport& RunState::wait() {
@@ -244,8 +256,10 @@ void RunState::dispatch(std::uint32_t i, Worker& w) {
       outcome = StageStatus::kPending;
     }
     if (outcome != StageStatus::kPending) {
-      state.attempts = 0;
-      state.worker = 0;
+      // A stage cancelled before a retry keeps the attempts it made.
+      const std::uint32_t c = plan_->info[i].control;
+      state.attempts = c == StageInfo::kNoControl ? 0 : controls_[c].attempts;
+      if (state.attempts == 0) state.worker = 0;
     } else {
       outcome = invoke(i, w);
       if (outcome == StageStatus::kPending) return;  // deferred: its completion resolves it
@@ -256,28 +270,39 @@ void RunState::dispatch(std::uint32_t i, Worker& w) {
 
 StageStatus RunState::invoke(std::uint32_t i, Worker& w) {
   StageState& state = data_->states[i];
-  state.attempts = 1;
+  const Plan& plan = *plan_;
+  const StageInfo& info = plan.info[i];
+  const std::uint32_t attempt =
+      info.control == StageInfo::kNoControl ? 1 : ++controls_[info.control].attempts;
+  state.attempts = attempt;
   state.worker = static_cast<std::uint16_t>(w.index);
   state.progress.store(progress_tag_ | kPhaseRunning, std::memory_order_relaxed);
   StageTimes* times = data_->times ? &data_->times[i] : nullptr;
   const bool cpu_time = options_.timing == Timing::kFull;
   std::int64_t cpu_start = 0;
   if (times) {
-    times->start_ns = now_ns();
+    // A retried stage's times span all its attempts.
+    if (attempt == 1) {
+      times->start_ns = now_ns();
+      times->cpu_ns = 0;
+    }
     if (cpu_time) cpu_start = thread_cpu_ns();
   }
 
-  const Plan& plan = *plan_;
-  const StageInfo& info = plan.info[i];
-  StageCall call{this,
-                 i,
-                 StageContext{this, i, w.index, std::min(info.threads, scheduler_.num_workers())},
-                 data_->slots.data(),
-                 plan.input_slots.data() + info.in_begin,
-                 info.in_end - info.in_begin,
-                 data_->slots.data() + info.out_begin,
-                 info.out_end - info.out_begin,
-                 plan.sole_consumer.get()};
+  AttemptRef timed;
+  if (info.control != StageInfo::kNoControl && plan.controls[info.control].timeout) {
+    timed = start_attempt(i, attempt);
+  }
+  StageCall call{
+      this,
+      i,
+      StageContext{this, i, w.index, std::min(info.threads, scheduler_.num_workers()), timed.get()},
+      data_->slots.data(),
+      plan.input_slots.data() + info.in_begin,
+      info.in_end - info.in_begin,
+      data_->slots.data() + info.out_begin,
+      info.out_end - info.out_begin,
+      plan.sole_consumer.get()};
   InvokeScope scope{this, i, w.invoke_scope};
   w.invoke_scope = &scope;
   std::exception_ptr error;
@@ -293,35 +318,122 @@ StageStatus RunState::invoke(std::uint32_t i, Worker& w) {
   w.invoke_scope = scope.outer;
   // A deferred stage may already have completed, and its run ended and been freed: from here on
   // only the stack may be touched, unless the completion was dropped by an escaping exception.
-  if (call.deferred() && !scope.abandoned_by_exception) return StageStatus::kPending;
+  // (A timed attempt keeps the run alive.)
+  if (call.deferred() && !scope.abandoned_by_exception) {
+    if (!timed) return StageStatus::kPending;
+    std::uint8_t phase = Attempt::kInvoking;
+    if (!timed->phase.compare_exchange_strong(phase, Attempt::kWaiting)) {
+      return StageStatus::kPending;  // completed inside the body: already resolved
+    }
+    // Pairs with deadline_passed: either it sees kWaiting, or this sees timed_out.
+    if (!timed->timed_out.load()) return StageStatus::kPending;
+    phase = Attempt::kWaiting;
+    if (!timed->phase.compare_exchange_strong(phase, Attempt::kDone)) {
+      return StageStatus::kPending;  // the completion or the deadline ends it
+    }
+    if (times) times->end_ns = now_ns();
+    return failed(i, timeout_status(i), nullptr, true);
+  }
 
   if (times) {
-    if (cpu_time) times->cpu_ns = thread_cpu_ns() - cpu_start;
+    if (cpu_time) times->cpu_ns += thread_cpu_ns() - cpu_start;
     times->end_ns = now_ns();
   }
-  if (error) {
-    record_failure(i, unknown_error(exception_message(error)), error);
-    return StageStatus::kFailed;
+  if (timed) {
+    timed->phase.store(Attempt::kDone);
+    scheduler_.clock().cancel(timed->deadline.load());
+    if (timed->timed_out.load()) return failed(i, timeout_status(i), nullptr, true);
   }
+  if (error) return failed(i, unknown_error(exception_message(error)), error);
   if (scope.abandoned_by_exception) {
     // The body caught the exception that destroyed its completion.
     call.fail(internal_error(kDroppedCompletion));
   }
   if (call.status().ok()) return StageStatus::kSucceeded;
-  return outcome_of(i, call.status());
+  return failed(i, call.status(), nullptr);
 }
 
-StageStatus RunState::outcome_of(std::uint32_t i, const Status& status) {
-  if (status.ok()) return StageStatus::kSucceeded;
+StageStatus RunState::failed(std::uint32_t i, const Status& status, std::exception_ptr error,
+                             bool own_message) {
   // A stage that gives up because it was told to stop is cancelled, not failed.
   if (status.code() == StatusCode::kCancelled && stopping_.load(std::memory_order_relaxed)) {
     return StageStatus::kCancelled;
   }
-  record_failure(i, status, nullptr);
+  if (const std::uint32_t c = plan_->info[i].control;
+      c != StageInfo::kNoControl && retry_later(c, status.code())) {
+    return StageStatus::kPending;
+  }
+  record_failure(i, status, std::move(error), own_message);
   return StageStatus::kFailed;
 }
 
-void RunState::abandon_deferred(std::uint32_t stage) {
+bool RunState::retry_later(std::uint32_t c, StatusCode code) {
+  const StageControl& control = plan_->controls[c];
+  ControlState& state = controls_[c];
+  if (state.attempts >= control.retry.max_attempts || !control.retry.retryable(code) ||
+      stopping_.load(std::memory_order_relaxed)) {
+    return false;
+  }
+  const std::chrono::milliseconds delay =
+      control.retry.delay(state.attempts, seed_of(control.stage));
+  state.waiting.store(true);
+  // Pairs with the fence in stop_retries: either it sees `waiting`, or this sees stopping_.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (stopping_.load(std::memory_order_relaxed)) {
+    // The run stopped meanwhile: if stop_retries took the wait, it has cancelled the stage.
+    return !state.waiting.exchange(false);
+  }
+  Clock& clock = scheduler_.clock();
+  state.wakeup.store(
+      clock.wake_at(clock.now() + delay, [run = self_, c] { run->backoff_ended(c); }));
+  return true;
+}
+
+void RunState::backoff_ended(std::uint32_t c) {
+  if (!controls_[c].waiting.exchange(false)) return;  // the run stopped first
+  scheduler_.post(&jobs_[plan_->controls[c].stage]);  // dispatch() runs the next attempt
+}
+
+void RunState::stop_retries() {
+  if (!controls_) return;
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  for (std::uint32_t c = 0; c < plan_->controls.size(); ++c) {
+    ControlState& state = controls_[c];
+    if (!state.waiting.load(std::memory_order_relaxed) || !state.waiting.exchange(false)) continue;
+    scheduler_.clock().cancel(state.wakeup.load());
+    // The run cannot end here: the caller holds it (cancel) or is inside an unresolved stage.
+    resolve(plan_->controls[c].stage, StageStatus::kCancelled, nullptr);
+  }
+}
+
+AttemptRef RunState::start_attempt(std::uint32_t i, std::uint32_t number) {
+  const StageInfo& info = plan_->info[i];
+  AttemptRef attempt{
+      new Attempt(self_, i, number, info.out_end - info.out_begin, stop_source_.get_token())};
+  Clock& clock = scheduler_.clock();
+  attempt->deadline.store(clock.wake_at(clock.now() + *plan_->controls[info.control].timeout,
+                                        [ref = attempt] { ref->run->deadline_passed(ref.get()); }));
+  return attempt;
+}
+
+void RunState::deadline_passed(Attempt* attempt) {
+  attempt->timed_out.store(true);
+  attempt->stop.request_stop();
+  std::uint8_t phase = Attempt::kWaiting;
+  if (attempt->phase.compare_exchange_strong(phase, Attempt::kDone)) {
+    // An asynchronous stage still waiting: it fails now, and its completion will be ignored.
+    end_deferred(attempt->stage, timeout_status(attempt->stage), nullptr, true);
+  }
+}
+
+Status RunState::timeout_status(std::uint32_t i) const {
+  return Status{StatusCode::kDeadlineExceeded,
+                "stage '" + plan_->names[i] + "' timed out after " +
+                    std::to_string(plan_->controls[plan_->info[i].control].timeout->count()) +
+                    " ms"};
+}
+
+void RunState::abandon_deferred(std::uint32_t stage, Attempt* attempt) {
   if (std::uncaught_exceptions() > 0) {
     Worker* w = scheduler_.current();
     InvokeScope* scope = w ? w->invoke_scope : nullptr;
@@ -330,18 +442,20 @@ void RunState::abandon_deferred(std::uint32_t stage) {
       return;
     }
   }
-  complete_deferred(stage, internal_error(kDroppedCompletion), nullptr);
+  complete_deferred(stage, attempt, internal_error(kDroppedCompletion), nullptr);
 }
 
-void RunState::record_failure(std::uint32_t i, const Status& status, std::exception_ptr error) {
+void RunState::record_failure(std::uint32_t i, const Status& status, std::exception_ptr error,
+                              bool own_message) {
   bool stop = false;
   {
     std::lock_guard lock{failure_mutex_};
     if (!has_failure_) {
       has_failure_ = true;
       data_->failed_stage = i;
-      data_->error =
-          Status{status.code(), "stage '" + plan_->names[i] + "' failed: " + status.message()};
+      data_->error = own_message ? status
+                                 : Status{status.code(), "stage '" + plan_->names[i] +
+                                                             "' failed: " + status.message()};
       data_->exception = std::move(error);
     }
     stop = options_.on_failure == FailurePolicy::kFailFast;
@@ -349,6 +463,7 @@ void RunState::record_failure(std::uint32_t i, const Status& status, std::except
   if (stop) {
     stopping_.store(true, std::memory_order_relaxed);
     stop_source_.request_stop();
+    stop_retries();
   }
 }
 
@@ -416,24 +531,47 @@ std::uint32_t RunState::resolve(std::uint32_t i, StageStatus outcome, Worker* w)
   return next;
 }
 
-void RunState::set_deferred_output(std::uint32_t stage, std::uint32_t port, Value value) {
+void RunState::set_deferred_output(std::uint32_t stage, Attempt* attempt, std::uint32_t port,
+                                   Value value) {
+  if (attempt) {
+    // Kept aside until the completion wins over the deadline.
+    attempt->outputs[port] = std::move(value);
+    return;
+  }
   data_->slots[plan_->output_offsets[stage] + port] = std::move(value);
 }
 
-void RunState::complete_deferred(std::uint32_t stage, Status status, std::exception_ptr error) {
+void RunState::complete_deferred(std::uint32_t stage, Attempt* attempt, Status status,
+                                 std::exception_ptr error) {
+  if (attempt) {
+    if (attempt->phase.exchange(Attempt::kDone) == Attempt::kDone) return;  // after the deadline
+    scheduler_.clock().cancel(attempt->deadline.load());
+    const std::uint32_t base = plan_->output_offsets[stage];
+    for (std::uint32_t k = 0; k < attempt->outputs.size(); ++k) {
+      if (attempt->outputs[k]) data_->slots[base + k] = std::move(attempt->outputs[k]);
+    }
+    if (attempt->timed_out.load()) {
+      end_deferred(stage, timeout_status(stage), nullptr, true);
+      return;
+    }
+  }
+  end_deferred(stage, std::move(status), std::move(error), false);
+}
+
+void RunState::end_deferred(std::uint32_t stage, Status status, std::exception_ptr error,
+                            bool own_message) {
   // Counted like a run, so that the executor outlives this call even if the run ends inside it.
   Scheduler& scheduler = scheduler_;
   scheduler.run_started();
   if (data_->times) data_->times[stage].end_ns = now_ns();
-  StageStatus outcome;
+  StageStatus outcome = StageStatus::kSucceeded;
   if (error) {
-    record_failure(stage, unknown_error(exception_message(error)), error);
-    outcome = StageStatus::kFailed;
-  } else {
-    outcome = outcome_of(stage, status);
+    outcome = failed(stage, unknown_error(exception_message(error)), error);
+  } else if (!status.ok()) {
+    outcome = failed(stage, status, nullptr, own_message);
   }
   // Successors are posted, never run inline: the caller may be inside another stage's code.
-  resolve(stage, outcome, nullptr);  // may end the run and free this
+  if (outcome != StageStatus::kPending) resolve(stage, outcome, nullptr);  // may free this
   scheduler.run_finished();
 }
 

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <stop_token>
+#include <utility>
 #include <vector>
 
 #include "exec/scheduler.hpp"
@@ -49,6 +50,72 @@ struct StageTimes {
 class RunState;
 
 struct RunScratch;
+
+// One attempt of a stage that has a timeout. Shared, by an intrusive count, by the invocation,
+// the attempt's StageContext copies (a Deferred's included) and its deadline wake-up, so that a
+// completion arriving after the deadline still finds it, and is ignored. It keeps its run alive.
+struct Attempt {
+  // kInvoking -> kWaiting (an asynchronous body returned) -> kDone. Whoever moves it to kDone —
+  // the invocation, the completion or the deadline — ends the attempt.
+  enum Phase : std::uint8_t { kInvoking, kWaiting, kDone };
+
+  struct Forward {
+    std::stop_source* to;
+    void operator()() const noexcept { to->request_stop(); }
+  };
+
+  Attempt(std::shared_ptr<RunState> owner, std::uint32_t stage_index, std::uint32_t attempt,
+          std::uint32_t num_outputs, const std::stop_token& run_stop)
+      : run(std::move(owner)),
+        stage(stage_index),
+        number(attempt),
+        forward(run_stop, Forward{&stop}),
+        outputs(num_outputs) {}
+
+  std::atomic<std::uint32_t> refs{1};
+  std::shared_ptr<RunState> run;
+  std::uint32_t stage;
+  std::uint32_t number;  // 1-based
+  std::atomic<std::uint8_t> phase{kInvoking};
+  std::atomic<bool> timed_out{false};
+  std::atomic<Clock::WakeupId> deadline{0};
+  std::stop_source stop;                // the stage's stop token for this attempt
+  std::stop_callback<Forward> forward;  // the run's stop reaches `stop`
+  std::vector<Value> outputs;           // a Deferred's outputs, moved to the run on completion
+};
+
+// An owning reference to an Attempt.
+class AttemptRef {
+ public:
+  AttemptRef() noexcept = default;
+  explicit AttemptRef(Attempt* adopt) noexcept : p_(adopt) {}
+  AttemptRef(const AttemptRef& other) noexcept : p_(other.p_) {
+    if (p_) retain(p_);
+  }
+  AttemptRef(AttemptRef&& other) noexcept : p_(std::exchange(other.p_, nullptr)) {}
+  AttemptRef& operator=(AttemptRef other) noexcept {
+    std::swap(p_, other.p_);
+    return *this;
+  }
+  ~AttemptRef() {
+    if (p_) release(p_);
+  }
+  Attempt* get() const noexcept { return p_; }
+  Attempt* operator->() const noexcept { return p_; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+
+ private:
+  Attempt* p_ = nullptr;
+};
+
+// Per run, per stage with a retry policy or a timeout (Plan::controls).
+struct ControlState {
+  std::uint32_t attempts = 0;  // attempts started; touched by one attempt at a time
+  // True between a failed attempt and the next. Whoever takes it (exchange to false) ends the
+  // wait: the wake-up, which runs the next attempt, or stop_retries(), which cancels the stage.
+  std::atomic<bool> waiting{false};
+  std::atomic<Clock::WakeupId> wakeup{0};
+};
 
 struct StageJob : Job {
   RunScratch* scratch = nullptr;  // scratch->run is the run this job belongs to now
@@ -111,12 +178,24 @@ class RunState {
   // inline where possible. Called on a worker.
   void dispatch(std::uint32_t i, Worker& w);
 
-  // Completion of a deferred stage, from any thread.
-  void set_deferred_output(std::uint32_t stage, std::uint32_t port, Value value);
-  void complete_deferred(std::uint32_t stage, Status status, std::exception_ptr error);
+  // Completion of a deferred stage, from any thread. `attempt` is the timed attempt the Deferred
+  // belongs to (null for stages without a timeout): its outputs wait there, and a completion
+  // after its deadline is ignored.
+  void set_deferred_output(std::uint32_t stage, Attempt* attempt, std::uint32_t port, Value value);
+  void complete_deferred(std::uint32_t stage, Attempt* attempt, Status status,
+                         std::exception_ptr error);
   // A Deferred destroyed unfinished: fails the stage, or, when an exception escaping the stage's
   // body destroyed it, leaves the failure to invoke(), which has the exception.
-  void abandon_deferred(std::uint32_t stage);
+  void abandon_deferred(std::uint32_t stage, Attempt* attempt);
+
+  // The deadline of a timed attempt passed (from the clock, any thread).
+  void deadline_passed(Attempt* attempt);
+  // The backoff of control c ended (from the clock, any thread): runs its next attempt.
+  void backoff_ended(std::uint32_t control);
+  // Which attempt of `stage` runs (or ran last).
+  std::uint32_t attempts_of(std::uint32_t stage) const noexcept {
+    return data_->states[stage].attempts;
+  }
 
   // Counts `count` resolved sinks; the last one ends the run (which may destroy this).
   void sinks_resolved(std::uint32_t count);
@@ -131,12 +210,26 @@ class RunState {
 
  private:
   StageStatus invoke(std::uint32_t i, Worker& w);
-  // The outcome of stage i that ended with `status`; records failures.
-  StageStatus outcome_of(std::uint32_t i, const Status& status);
+  // An attempt of stage i failed with `status`: kPending when another attempt will run (or the
+  // stage was cancelled while waiting for it), kCancelled for a stage that gave up because the
+  // run stops, else kFailed with the failure recorded. `own_message`: status's message already
+  // names the stage.
+  StageStatus failed(std::uint32_t i, const Status& status, std::exception_ptr error,
+                     bool own_message = false);
+  // Schedules the next attempt of control c after a failure with `code`, if the policy allows.
+  bool retry_later(std::uint32_t c, StatusCode code);
+  // Cancels every stage waiting for its next attempt; called once the run stops.
+  void stop_retries();
+  // Starts a timed attempt of stage i: its state and its deadline wake-up.
+  AttemptRef start_attempt(std::uint32_t i, std::uint32_t number);
+  // Ends a deferred stage whose completion (or deadline) came: retries, or resolves it.
+  void end_deferred(std::uint32_t stage, Status status, std::exception_ptr error, bool own_message);
+  Status timeout_status(std::uint32_t i) const;
   // Records the outcome of stage i and readies its successors; returns one ready successor to
   // run inline (or UINT32_MAX). With w == null (a foreign thread) every ready stage is posted.
   std::uint32_t resolve(std::uint32_t i, StageStatus outcome, Worker* w);
-  void record_failure(std::uint32_t i, const Status& status, std::exception_ptr error);
+  void record_failure(std::uint32_t i, const Status& status, std::exception_ptr error,
+                      bool own_message = false);
   void finish();
   std::int64_t now_ns() const noexcept;
 
@@ -147,6 +240,7 @@ class RunState {
   StageJob* jobs_ = nullptr;                              // data_->scratch->jobs
   std::atomic<std::uint32_t>* slot_remaining_ = nullptr;  // data_->scratch->slot_remaining
   std::stop_source stop_source_;
+  std::unique_ptr<ControlState[]> controls_;  // one per Plan::controls; null when none
   std::chrono::steady_clock::time_point start_time_;
   // This run's tag in StageState::progress, shifted into place; never 0 (fresh scratch memory).
   std::uint32_t progress_tag_ = 0;

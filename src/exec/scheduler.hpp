@@ -7,11 +7,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "exec/work_stealing_deque.hpp"
+#include "trainflow/exec/clock.hpp"
 #include "trainflow/exec/detail/job.hpp"
 
 namespace trainflow {
@@ -74,6 +76,10 @@ class Scheduler {
 
   Executor& owner() noexcept { return owner_; }
 
+  // The clock of retry backoffs and timeouts. REQUIRES: set, and not changed while runs go on.
+  Clock& clock() noexcept { return *clock_; }
+  void set_clock(std::shared_ptr<Clock> clock) noexcept { clock_ = std::move(clock); }
+
   // Bookkeeping of runs, so that the executor's destructor can wait for them.
   void run_started() noexcept { active_runs_.fetch_add(1, std::memory_order_relaxed); }
   void run_finished() noexcept {
@@ -94,6 +100,7 @@ class Scheduler {
   void wake_one();
 
   Executor& owner_;
+  std::shared_ptr<Clock> clock_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 

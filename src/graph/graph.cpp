@@ -152,6 +152,17 @@ struct Graph::Impl {
     std::sort(name_problems.begin(), name_problems.end());
     for (auto& [v, message] : name_problems) out.push_back(std::move(message));
 
+    // Retry policies and timeouts.
+    for (std::size_t v = 0; v < n; ++v) {
+      for (const std::string& p : g[v].retry.problems()) {
+        out.push_back("stage " + quoted(g[v].name) + ": " + p);
+      }
+      if (g[v].timeout && g[v].timeout->count() <= 0) {
+        out.push_back("stage " + quoted(g[v].name) + ": timeout must be positive, not " +
+                      std::to_string(g[v].timeout->count()) + " ms");
+      }
+    }
+
     // How often each input port is bound: bound[bound_offset[v] + port].
     std::vector<std::size_t> bound_offset(n + 1, 0);
     for (std::size_t v = 0; v < n; ++v) bound_offset[v + 1] = bound_offset[v] + g[v].inputs.size();
@@ -299,6 +310,16 @@ struct Graph::Impl {
       info.out_end = plan->output_offsets[v + 1];
       info.num_preds = plan->num_preds[v];
       info.threads = std::max(1u, g[v].threads);
+      if (g[v].retry.retries() || g[v].timeout) {
+        info.control = static_cast<std::uint32_t>(plan->controls.size());
+        plan->controls.push_back({v, g[v].retry, g[v].timeout});
+        // A retried stage reads its inputs again: it must never move them out.
+        if (g[v].retry.retries()) {
+          for (std::uint32_t k = info.in_begin; k < info.in_end; ++k) {
+            plan->sole_consumer[plan->input_slots[k]] = false;
+          }
+        }
+      }
     }
     return out;
   }

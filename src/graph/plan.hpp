@@ -4,13 +4,16 @@
 // stage pair, so a stage's join count is its number of distinct predecessors.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "trainflow/core/type_id.hpp"
+#include "trainflow/exec/retry.hpp"
 #include "trainflow/graph/stage_body.hpp"
 
 namespace trainflow::detail {
@@ -27,6 +30,17 @@ struct StageInfo {
   std::uint32_t out_begin = 0, out_end = 0;    // the stage's output slots
   std::int32_t num_preds = 0;
   std::uint32_t threads = 1;  // StageSpec::threads, at least 1
+  // Index into Plan::controls for a stage with retries or a timeout; kNoControl for the others,
+  // which the executor then runs without looking further.
+  static constexpr std::uint32_t kNoControl = UINT32_MAX;
+  std::uint32_t control = kNoControl;
+};
+
+// The retry policy and timeout of a stage that has either.
+struct StageControl {
+  std::uint32_t stage = 0;
+  RetryPolicy retry;
+  std::optional<std::chrono::milliseconds> timeout;
 };
 
 struct Plan {
@@ -58,7 +72,8 @@ struct Plan {
   std::vector<TypeId> slot_types;
   std::uint32_t num_slots = 0;
 
-  std::vector<StageInfo> info;  // per stage: the above, gathered for the hot path
+  std::vector<StageInfo> info;         // per stage: the above, gathered for the hot path
+  std::vector<StageControl> controls;  // stages with retries or a timeout, in stage order
 
   // Per-run memory given back by runs whose reports are gone, reused by the next runs so that
   // large graphs do not pay page faults on every run.

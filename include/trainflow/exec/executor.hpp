@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "trainflow/exec/clock.hpp"
 #include "trainflow/exec/detail/job.hpp"
 #include "trainflow/exec/run_report.hpp"
 #include "trainflow/graph/graph.hpp"
@@ -58,6 +59,11 @@ struct ExecutorOptions {
   // Worker threads. Default 0: std::thread::hardware_concurrency(). More workers than cores
   // only adds switching; fewer leave cores to the rest of the process.
   unsigned threads = 0;
+  // Time and wake-ups for retry backoffs and stage timeouts. Default null: the steady clock,
+  // with Asio timers on this executor. Tests pass a fake so that waits are exact and instant.
+  // Shared: a wake-up still pending when the executor is destroyed may be called later and
+  // then does nothing.
+  std::shared_ptr<Clock> clock{};
 };
 
 struct RunOptions {

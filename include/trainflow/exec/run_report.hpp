@@ -47,9 +47,12 @@ std::string_view to_string(RunStatus status) noexcept;
 struct StageRecord {
   std::string_view name;  // valid while the RunReport (or a copy) lives
   StageStatus status = StageStatus::kPending;
-  std::uint32_t attempts = 0;  // 0 when the stage never started
-  unsigned worker = 0;         // the worker that started it (meaningless when attempts == 0)
-  // Zero when the stage never started or the run's Timing leaves them out.
+  // 0 when the stage never started; more than 1 when its retry policy ran it again.
+  std::uint32_t attempts = 0;
+  unsigned worker = 0;  // the worker that started its last attempt (meaningless if attempts == 0)
+  // Zero when the stage never started or the run's Timing leaves them out. For a retried stage
+  // they span every attempt: start is the first one's, end the last one's, wall includes the
+  // backoffs and cpu sums the attempts.
   std::chrono::nanoseconds start{0};
   std::chrono::nanoseconds end{0};
   std::chrono::nanoseconds wall{0};  // end - start

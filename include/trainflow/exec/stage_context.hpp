@@ -22,7 +22,10 @@ class Executor;
 
 namespace detail {
 class RunState;
-}
+struct Attempt;
+void retain(Attempt* attempt) noexcept;
+void release(Attempt* attempt) noexcept;
+}  // namespace detail
 
 class StageContext {
  public:
@@ -35,8 +38,12 @@ class StageContext {
   // scheduling order, so a rerun with the same seed draws the same numbers.
   std::uint64_t seed() const noexcept;
 
-  // Signalled when the run is cancelled (RunHandle::cancel) or, under FailurePolicy::kFailFast,
-  // when another stage failed. A long stage should poll it and return early.
+  // Which attempt of the stage this is: 1, then 2, 3, ... when its retry policy runs it again.
+  std::uint32_t attempt() const noexcept;
+
+  // Signalled when the run is cancelled (RunHandle::cancel), under FailurePolicy::kFailFast when
+  // another stage failed, and when this attempt ran past the stage's timeout. A long stage should
+  // poll it and return early.
   std::stop_token stop_token() const noexcept;
   bool stop_requested() const noexcept;
 
@@ -49,15 +56,36 @@ class StageContext {
   Executor& executor() const noexcept;
 
   // For trainflow's own executor: builds the context of one stage of one run.
-  StageContext(detail::RunState* run, std::uint32_t stage, unsigned worker,
-               unsigned threads) noexcept
-      : run_(run), stage_(stage), worker_(worker), threads_(threads) {}
+  // `attempt` is the state of a timed attempt (null for stages without a timeout); the context
+  // holds a reference to it.
+  StageContext(detail::RunState* run, std::uint32_t stage, unsigned worker, unsigned threads,
+               detail::Attempt* attempt = nullptr) noexcept
+      : run_(run), stage_(stage), worker_(worker), threads_(threads), attempt_(attempt) {
+    if (attempt_) detail::retain(attempt_);
+  }
+  StageContext(const StageContext& other) noexcept
+      : StageContext(other.run_, other.stage_, other.worker_, other.threads_, other.attempt_) {}
+  StageContext& operator=(const StageContext& other) noexcept {
+    if (other.attempt_) detail::retain(other.attempt_);
+    if (attempt_) detail::release(attempt_);
+    run_ = other.run_;
+    stage_ = other.stage_;
+    worker_ = other.worker_;
+    threads_ = other.threads_;
+    attempt_ = other.attempt_;
+    return *this;
+  }
+  ~StageContext() {
+    if (attempt_) detail::release(attempt_);
+  }
+  detail::Attempt* timed_attempt() const noexcept { return attempt_; }
 
  private:
   detail::RunState* run_;
   std::uint32_t stage_;
   unsigned worker_;
   unsigned threads_;
+  detail::Attempt* attempt_ = nullptr;
 };
 
 }  // namespace trainflow

@@ -16,6 +16,7 @@
 // being validated, exported or run.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -25,6 +26,7 @@
 
 #include "trainflow/core/status.hpp"
 #include "trainflow/core/type_id.hpp"
+#include "trainflow/exec/retry.hpp"
 #include "trainflow/graph/stage_body.hpp"
 
 namespace trainflow {
@@ -60,6 +62,16 @@ struct StageSpec {
   // True when the stage's results may differ with its thread grant (e.g. parallel floating-point
   // reductions in a different order); the grant then enters its cache key. Default false.
   bool numerics_depend_on_threads = false;
+  // When and how often a failed attempt runs again (exec/retry.hpp). Default: never.
+  RetryPolicy retry{};
+  // How long one attempt may run. When it passes, the stage's stop token is signalled and the
+  // attempt fails with kDeadlineExceeded ("stage 'x' timed out after 200 ms"), which the retry
+  // policy may retry. A synchronous body cannot be interrupted: it fails when it returns, so a
+  // long body should poll StageContext::stop_requested(). An asynchronous stage fails at the
+  // deadline and a later completion is ignored; after the last attempt its inputs are released,
+  // so the body must not read them once its stop token was signalled. Default none: no limit.
+  // REQUIRES (validate): positive.
+  std::optional<std::chrono::milliseconds> timeout{};
 };
 
 namespace detail {

@@ -43,6 +43,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <tuple>
@@ -152,6 +153,10 @@ struct StageOptions {
   // The version of the callable's code, which makes the stage cacheable: bump it whenever the
   // callable's results change for the same inputs. Default empty: never served from the cache.
   std::string version{};
+  // Retries of failed attempts (StageSpec::retry). Default: none.
+  RetryPolicy retry{};
+  // The limit on one attempt (StageSpec::timeout). Default: none.
+  std::optional<std::chrono::milliseconds> timeout{};
 };
 
 namespace detail {
@@ -505,6 +510,8 @@ StageSpec typed_spec(StageOptions options, Fn fn) {
   spec.name = std::move(options.name);
   spec.kind = std::move(options.kind);
   spec.threads = options.threads;
+  spec.retry = std::move(options.retry);
+  spec.timeout = options.timeout;
   if (!options.version.empty()) {
     spec.cache_identity = "cpp:" + spec.name + "@" + options.version;
   }
