@@ -26,6 +26,15 @@
 namespace trainflow::config {
 namespace {
 
+// A stage's `retry: N` as the executor's policy: N + 1 attempts, the default backoff (100 ms,
+// doubling, at most 10 s, no jitter), retrying transient errors, timeouts and exceptions.
+RetryPolicy stage_retry_policy(const StageSettings& settings) {
+  RetryPolicy policy;
+  policy.max_attempts = settings.retry + 1;
+  policy.retry_on.push_back(StatusCode::kUnknown);
+  return policy;
+}
+
 struct Pos {
   int line = 0;  // 1-based; 0: not in the file (overrides)
   int column = 0;
@@ -1143,6 +1152,8 @@ class Loader {
         return;
       }
       spec->threads = d.settings.resources.threads;
+      spec->retry = stage_retry_policy(d.settings);
+      spec->timeout = d.settings.timeout;
       d.specs.push_back(std::move(*spec));
     }
     d.instance_params = std::move(params);

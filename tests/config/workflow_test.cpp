@@ -76,6 +76,14 @@ TEST(WorkflowTest, LoadsAPipelineWithItsSettings) {
   EXPECT_EQ(train->settings.resources.threads, 2u);
   EXPECT_EQ(train->settings.resources.memory_mb, 512u);
   EXPECT_EQ(wf->graph.stage(train->id).threads, 2u);
+  // retry: 2 and timeout: 5m reach the executor: three attempts in all, with the default backoff.
+  const StageSpec& train_spec = wf->graph.stage(train->id);
+  EXPECT_EQ(train_spec.retry.max_attempts, 3u);
+  EXPECT_EQ(train_spec.retry.initial_backoff, RetryPolicy{}.initial_backoff);
+  EXPECT_TRUE(train_spec.retry.retryable(StatusCode::kUnavailable));
+  EXPECT_TRUE(train_spec.retry.retryable(StatusCode::kUnknown)) << "exceptions are retried";
+  EXPECT_FALSE(train_spec.retry.retryable(StatusCode::kInvalidArgument));
+  EXPECT_EQ(train_spec.timeout, std::chrono::milliseconds(5 * 60 * 1000));
   EXPECT_EQ(train->params.get<double>("l2"), 0.5);
   EXPECT_EQ(train->params.get<std::int64_t>("max_iter"), 200);
   EXPECT_EQ(train->line, 15);
@@ -85,6 +93,8 @@ TEST(WorkflowTest, LoadsAPipelineWithItsSettings) {
   EXPECT_TRUE(data->settings.cache);
   EXPECT_FALSE(data->settings.timeout.has_value());
   EXPECT_EQ(wf->graph.stage(data->id).threads, 1u);
+  EXPECT_EQ(wf->graph.stage(data->id).retry.max_attempts, 1u) << "no retry unless asked";
+  EXPECT_FALSE(wf->graph.stage(data->id).timeout.has_value());
   EXPECT_EQ(wf->ids.at("score"), wf->find("score")->id);
   EXPECT_EQ(wf->groups.at("check").size(), 1u);
 }
