@@ -383,9 +383,12 @@ bool RunState::retry_later(std::uint32_t c, StatusCode code) {
     // The run stopped meanwhile: if stop_retries took the wait, it has cancelled the stage.
     return !state.waiting.exchange(false);
   }
+  // The wake-up may run the next attempt and end the run before wake_at returns: hold the run
+  // until the id is stored (this may then be freed on return, as after resolve()).
+  const std::shared_ptr<RunState> keep = self_;
   Clock& clock = scheduler_.clock();
   state.wakeup.store(
-      clock.wake_at(clock.now() + delay, [run = self_, c] { run->backoff_ended(c); }));
+      clock.wake_at(clock.now() + delay, [run = keep, c] { run->backoff_ended(c); }));
   return true;
 }
 
