@@ -447,6 +447,10 @@ Result<std::shared_ptr<StageCache>> StageCache::attach(Graph& graph, CacheOption
       State::Stage& stage = st.stages[s];
       bool needed = std::any_of(port_consumers[s].begin(), port_consumers[s].end(),
                                 [](std::size_t c) { return c == 0; });
+      for (const PortSpec& port : stage.spec.outputs) {
+        needed = needed || std::find(options.always_load.begin(), options.always_load.end(),
+                                     port.type) != options.always_load.end();
+      }
       for (std::size_t c : consumers[s]) needed = needed || runs[c];
       if (stage.gather) {
         runs[s] = needed || !planned[s][0].has_value();
@@ -487,6 +491,10 @@ Result<std::shared_ptr<StageCache>> StageCache::attach(Graph& graph, CacheOption
 
 std::vector<StageCacheRecord> StageCache::records() const {
   return state_->records;
+}
+
+const StageCacheRecord& StageCache::record(StageId id) const noexcept {
+  return state_->records[id];
 }
 
 std::size_t StageCache::planned_hits() const noexcept {

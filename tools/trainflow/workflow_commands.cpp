@@ -7,10 +7,13 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -19,6 +22,7 @@
 #include "command.hpp"
 #include "run_watch.hpp"
 #include "trainflow/config/workflow.hpp"
+#include "trainflow/config/workflow_run.hpp"
 #include "trainflow/exec/executor.hpp"
 #include "trainflow/graph/pipeline.hpp"
 #include "trainflow/ml/evaluate.hpp"
@@ -85,25 +89,9 @@ int validate(const WorkflowArgs& args) {
   return wf ? kExitOk : kExitUsage;
 }
 
-std::string run_id() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  std::ostringstream out;
-  out << std::put_time(&utc, "%Y%m%dT%H%M%SZ") << '-' << std::hex << std::setw(6)
-      << std::setfill('0') << (std::random_device{}() & 0xffffffU);
-  return out.str();
-}
-
-double ms(std::chrono::nanoseconds d) {
-  return static_cast<double>(d.count()) / 1e6;
-}
-
 struct RunArgs {
   WorkflowArgs workflow;
-  unsigned threads = 0;
-  bool no_progress = false;
+  RunSettings settings;
 };
 
 int run(const RunArgs& run_args) {
@@ -112,74 +100,84 @@ int run(const RunArgs& run_args) {
   block_interrupt_signals();
   std::optional<config::Workflow> wf = load(args);
   if (!wf) return kExitUsage;
+  RunSettings settings = run_args.settings;
+  settings.workdir = args.common.workdir;
+  settings.json = args.common.json;
+  settings.manifest_source_json = manifest_source(args.file, args.overrides);
+  return run_loaded(std::move(*wf), settings);
+}
+
+}  // namespace
+
+void add_run_settings(CLI::App* cmd, RunSettings& settings) {
+  cmd->add_option("--threads", settings.threads, "Worker threads (default: every core)");
+  cmd->add_flag("--no-progress", settings.no_progress,
+                "No live progress line (it is shown only when stdout is a terminal and "
+                "--json is not given)");
+}
+
+std::string manifest_source(const std::string& file, const std::vector<std::string>& overrides) {
+  std::ifstream in(file, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::error_code ec;
-  std::filesystem::create_directories(args.common.workdir, ec);
-  if (ec) {
-    std::cerr << args.common.workdir << ": cannot create the work directory: " << ec.message()
-              << "\n";
-    return kExitUsage;
-  }
+  const std::filesystem::path absolute = std::filesystem::absolute(file, ec);
+  std::error_code cwd_error;
+  const std::filesystem::path cwd = std::filesystem::current_path(cwd_error);
+  return nlohmann::json{{"file", ec ? file : absolute.string()},
+                        {"text", text},
+                        {"overrides", overrides},
+                        {"cwd", cwd_error ? std::string() : cwd.string()}}
+      .dump();
+}
 
-  // Values with consumers are released after their last one; a sink per metrics output keeps
-  // what the report prints.
-  struct Kept {
-    StageId stage;
-    StageId sink;
+int run_loaded(config::Workflow wf, const RunSettings& settings) {
+  const std::size_t workflow_stages = wf.graph.size();
+  const std::string workflow_name = wf.name;
+  const std::uint64_t seed = wf.seed;
+  std::optional<RunWatch> watch;
+  config::WorkflowRunOptions options{.workdir = settings.workdir,
+                                     .threads = settings.threads,
+                                     .cache = !settings.no_cache,
+                                     .force = settings.force,
+                                     .verify = settings.verify,
+                                     .run_id = settings.run_id,
+                                     .resume = settings.resume,
+                                     .manifest_source_json = settings.manifest_source_json};
+  const bool progress = !settings.json && !settings.no_progress && isatty(STDOUT_FILENO);
+  options.on_start = [&](const RunHandle& handle) {
+    watch.emplace(handle, progress, workflow_stages);
   };
-  std::vector<Kept> kept;
-  const std::size_t workflow_stages = wf->graph.size();
-  for (StageId id = 0; id < workflow_stages; ++id) {
-    const StageSpec& spec = wf->graph.stage(id);
-    for (std::uint32_t port = 0; port < spec.outputs.size(); ++port) {
-      if (spec.outputs[port].type != type_id<ml::Metrics>()) continue;
-      const StageId sink = wf->graph.add_stage(make_stage_spec<ml::Metrics>(
-          StageOptions{.name = "metrics of " + spec.name + "." + spec.outputs[port].name},
-          [](const ml::Metrics& m) { return m; }));
-      wf->graph.connect({id, port}, {sink, 0});
-      kept.push_back({id, sink});
-    }
-  }
-
-  Executor executor{{.threads = run_args.threads}};
-  const std::string id = run_id();
-  const RunHandle handle = executor.submit(wf->graph, {.seed = wf->seed});
+  Result<config::WorkflowRun> result = config::run_workflow(std::move(wf), options);
   bool interrupted = false;
-  {
-    // The progress line counts the workflow's stages, not the metrics sinks added above.
-    RunWatch watch{handle, !args.common.json && !run_args.no_progress && isatty(STDOUT_FILENO),
-                   workflow_stages};
-    handle.wait();
-    watch.stop();
-    interrupted = watch.interrupted();
+  if (watch) {
+    watch->stop();
+    interrupted = watch->interrupted();
   }
-  const RunReport& report = handle.wait();
-  const auto metrics_of = [&](StageId stage) {
-    ml::Metrics out;
-    for (const Kept& k : kept) {
-      if (k.stage != stage) continue;
-      if (const Value* v = report.output({k.sink, 0})) {
-        for (const auto& [name, value] : v->get<ml::Metrics>()) out[name] = value;
-      }
-    }
-    return out;
-  };
-
-  if (args.common.json) {
+  if (!result) {
+    std::cerr << result.error().message() << "\n";
+    return result.error().code() == StatusCode::kNotFound ? kExitUsage : kExitRunFailed;
+  }
+  const RunReport& report = result->report;
+  if (settings.json) {
     nlohmann::json stages = nlohmann::json::array();
-    for (StageId s = 0; s < workflow_stages; ++s) {
-      const StageRecord r = report.stage(s);
-      stages.push_back({{"name", std::string(r.name)},
-                        {"type", wf->stages[s].type},
-                        {"status", std::string(to_string(r.status))},
-                        {"attempts", r.attempts},
-                        {"wall_ms", ms(r.wall)},
-                        {"cpu_ms", ms(r.cpu)},
-                        {"metrics", metrics_of(s)}});
+    for (const config::StageOutcome& s : result->stages) {
+      nlohmann::json stage = {{"name", s.name},
+                              {"type", s.type},
+                              {"status", std::string(to_string(s.status))},
+                              {"attempts", s.attempts},
+                              {"wall_ms", s.wall_ms},
+                              {"cpu_ms", s.cpu_ms},
+                              {"cache", std::string(to_string(s.cache))},
+                              {"metrics", s.metrics}};
+      if (s.cache_key) stage["cache_key"] = s.cache_key->hex();
+      if (!s.note.empty()) stage["note"] = s.note;
+      stages.push_back(std::move(stage));
     }
-    nlohmann::json out = {{"run_id", id},
-                          {"workflow", wf->name},
+    nlohmann::json out = {{"run_id", result->run_id},
+                          {"workflow", workflow_name},
                           {"status", std::string(to_string(report.status()))},
-                          {"seed", wf->seed},
+                          {"seed", seed},
+                          {"workdir", settings.workdir},
                           {"stages", std::move(stages)}};
     if (!report.ok()) {
       out["error"] = {{"message", report.error().message()}};
@@ -187,28 +185,35 @@ int run(const RunArgs& run_args) {
         out["error"]["stage"] = std::string(report.failed_stage());
       }
     }
+    if (settings.verify) out["not_deterministic"] = result->mismatches;
     std::cout << out.dump(2) << "\n";
   } else {
-    std::cout << "run " << id << " of " << wf->name << ": " << to_string(report.status()) << "\n";
-    std::cout << std::left << std::setw(40) << "stage" << std::setw(11) << "status" << std::right
-              << std::setw(10) << "wall ms" << std::setw(10) << "cpu ms"
+    std::cout << "run " << result->run_id << " of " << workflow_name << ": "
+              << to_string(report.status()) << "\n";
+    std::cout << std::left << std::setw(40) << "stage" << std::setw(11) << "status" << std::setw(14)
+              << "cache" << std::right << std::setw(10) << "wall ms" << std::setw(10) << "cpu ms"
               << "  metrics\n";
-    for (StageId s = 0; s < workflow_stages; ++s) {
-      const StageRecord r = report.stage(s);
+    for (const config::StageOutcome& s : result->stages) {
       std::ostringstream metrics;
-      for (const auto& [name, value] : metrics_of(s)) metrics << name << "=" << value << " ";
-      std::cout << std::left << std::setw(40) << r.name << std::setw(11) << to_string(r.status)
-                << std::right << std::fixed << std::setprecision(1) << std::setw(10) << ms(r.wall)
-                << std::setw(10) << ms(r.cpu) << "  " << metrics.str() << "\n";
+      for (const auto& [name, value] : s.metrics) metrics << name << "=" << value << " ";
+      std::cout << std::left << std::setw(40) << s.name << std::setw(11) << to_string(s.status)
+                << std::setw(14) << to_string(s.cache) << std::right << std::fixed
+                << std::setprecision(1) << std::setw(10) << s.wall_ms << std::setw(10) << s.cpu_ms
+                << "  " << metrics.str() << "\n";
+      if (!s.note.empty()) std::cout << "    " << s.note << "\n";
     }
     // The error names the failed stage, if any ("stage 'gate' failed: ...").
     if (!report.ok()) std::cerr << report.error().message() << "\n";
+    if (settings.verify && !result->mismatches.empty()) {
+      std::cerr << "not deterministic:";
+      for (const std::string& name : result->mismatches) std::cerr << " " << name;
+      std::cerr << "\n";
+    }
   }
   if (interrupted) return kExitInterrupted;
+  if (settings.verify && !result->mismatches.empty()) return kExitRunFailed;
   return report.ok() ? kExitOk : kExitRunFailed;
 }
-
-}  // namespace
 
 void add_workflow_commands(CLI::App& app, int& exit_code) {
   auto validate_args = std::make_shared<WorkflowArgs>();
@@ -254,10 +259,15 @@ void add_workflow_commands(CLI::App& app, int& exit_code) {
       "Run a workflow file. SIGINT or SIGTERM cancels the run (exit code 130); a second one "
       "exits at once",
       run_args->workflow, JsonOutput::kYes);
-  run_cmd->add_option("--threads", run_args->threads, "Worker threads (default: every core)");
-  run_cmd->add_flag("--no-progress", run_args->no_progress,
-                    "No live progress line (it is shown only when stdout is a terminal and "
-                    "--json is not given)");
+  add_run_settings(run_cmd, run_args->settings);
+  run_cmd->add_flag("--no-cache", run_args->settings.no_cache,
+                    "Read nothing from the cache: every stage runs (results are still stored)");
+  run_cmd->add_option("--force", run_args->settings.force,
+                      "Run this stage even when its result is stored (repeatable; a sweep's "
+                      "name forces every trial)");
+  run_cmd->add_flag("--verify", run_args->settings.verify,
+                    "Run stored stages again and compare their outputs bit for bit; exit 1 "
+                    "naming any stage that is not deterministic");
   run_cmd->callback([run_args, &exit_code] { exit_code = run(*run_args); });
 }
 

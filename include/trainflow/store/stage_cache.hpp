@@ -64,6 +64,10 @@ struct CacheOptions {
   // compared with the stored ones (`trainflow run --verify`): a difference means the stage is
   // not deterministic (outcome kMismatch). The stored results are kept either way.
   bool verify = false;
+  // Output types restored for every hit even when nothing needs them, so that a caller watching
+  // outputs of these types (metrics, for a report) sees them on a cached rerun too. Keep it to
+  // small values. Default none.
+  std::vector<TypeId> always_load{};
   // Graph stage names never looked up or stored (`cache: false`). Default none.
   std::vector<std::string> exclude{};
   // The run seed (RunOptions::seed): stage seeds enter the keys.
@@ -111,6 +115,10 @@ class StageCache {
 
   // One record per graph stage, by id. Call after the run ended.
   std::vector<StageCacheRecord> records() const;
+  // Stage `id`'s record; complete once its body has returned, so a wrapper around the body may
+  // read it right after (on the same thread), and anyone after the run ended.
+  // REQUIRES: id < the graph's size.
+  const StageCacheRecord& record(StageId id) const noexcept;
 
   // Stages whose plan said hit (restored or skipped), counted before the run.
   std::size_t planned_hits() const noexcept;

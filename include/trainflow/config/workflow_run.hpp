@@ -1,0 +1,100 @@
+// run_workflow(): runs a loaded workflow the way `trainflow run` does — on an executor, with the
+// stage cache and the run store of a work directory — and returns what each stage did.
+//
+// Everything persists under `options.workdir`: artifacts and cache entries (StageCache) and
+// `runs.db` (RunStore), where the run, its manifest and every stage (status, attempts, times,
+// cache outcome and key, parameters, output digests, metrics) are recorded. A stage that ran and
+// stored its outputs is recorded the moment it succeeds, after its artifacts are durable; the
+// others when the run ends. A run killed at any point is resumed by running the same workflow
+// again with the same run id (`resume`): stages whose results are stored are not run again, and
+// the results are the bytes an uninterrupted run gives.
+//
+//   Result<config::Workflow> wf = config::load_workflow("churn.yaml");
+//   Result<config::WorkflowRun> run = config::run_workflow(std::move(*wf), {.threads = 4});
+//   for (const config::StageOutcome& s : run->stages) ... s.metrics ...
+//
+// Thread safety: reentrant; runs in one work directory may overlap (in one or several
+// processes): the store and the cache are safe to share.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "trainflow/config/workflow.hpp"
+#include "trainflow/core/hash.hpp"
+#include "trainflow/core/status.hpp"
+#include "trainflow/exec/executor.hpp"
+#include "trainflow/exec/run_report.hpp"
+#include "trainflow/ml/evaluate.hpp"
+#include "trainflow/store/stage_cache.hpp"
+
+namespace trainflow::config {
+
+struct WorkflowRunOptions {
+  // Default ".trainflow", created when absent.
+  std::filesystem::path workdir = ".trainflow";
+  // Executor workers. Default 0: every core.
+  unsigned threads = 0;
+  // Default true. False (`--no-cache`): nothing is read from the cache; results are still
+  // stored.
+  bool cache = true;
+  // Stages that run even when stored (`--force`): a name in the file (every trial of a sweep) or
+  // a graph stage name ("train[l2=0.1]"). Unknown names are an error. Default none.
+  std::vector<std::string> force{};
+  // Default false. True (`--verify`): cacheable stages run again and their outputs are compared
+  // with the stored ones; StageOutcome::cache says kMismatch for a stage that is not
+  // deterministic.
+  bool verify = false;
+  // Default true: record the run in `<workdir>/runs.db`.
+  bool record = true;
+  // The run's id. Default empty: a new one, "<UTC date>T<time>Z-<6 hex digits>".
+  std::string run_id{};
+  // Default false. True: `run_id` names a recorded run to finish (resume): its stages already
+  // recorded keep their rows, the run's row is updated at the end.
+  bool resume = false;
+  // What the manifest records about the source of the workflow (the file and its text, the
+  // overrides), so that the run can be repeated or resumed. Default: nothing.
+  std::string manifest_source_json{};
+  // Called once the run has started, with its handle (to cancel it on a signal, to show
+  // progress). Default none.
+  std::function<void(const RunHandle&)> on_start{};
+};
+
+// What one stage of the workflow did.
+struct StageOutcome {
+  std::string name;  // the graph stage's name
+  std::string type;  // its registered type ("gather" for the loader's gather stages)
+  StageStatus status = StageStatus::kPending;
+  std::uint32_t attempts = 0;
+  double wall_ms = 0;
+  double cpu_ms = 0;
+  CacheOutcome cache = CacheOutcome::kNotRun;
+  std::optional<Digest> cache_key{};
+  std::string note{};  // why a stored result was not used, or why storing failed
+  // Every Metrics output's values (the union, for a stage with several), also when it was
+  // restored from the cache; empty when the stage produced none.
+  ml::Metrics metrics{};
+};
+
+struct WorkflowRun {
+  std::string run_id;
+  RunReport report;                  // the graph's report
+  std::vector<StageOutcome> stages;  // one per workflow stage, in graph order
+  // Stages that verify found not deterministic.
+  std::vector<std::string> mismatches{};
+};
+
+// Runs `wf` as described above. Fails (before running anything) when the work directory or its
+// run store cannot be opened, `force` names an unknown stage, or a resumed run is not recorded;
+// afterwards a failed stage is in the returned report (and recorded), and only a failure to
+// record the run's end is an error. REQUIRES: `wf` as load_workflow returned it.
+Result<WorkflowRun> run_workflow(Workflow wf, const WorkflowRunOptions& options = {});
+
+// A new run id: "<UTC date>T<time>Z-<6 random hex digits>", e.g. "20261124T031500Z-3fa2c1".
+std::string new_run_id();
+
+}  // namespace trainflow::config
