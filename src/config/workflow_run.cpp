@@ -210,6 +210,7 @@ Result<WorkflowRun> run_workflow(Workflow wf, const WorkflowRunOptions& options)
     if (!opened) return std::move(opened).error();
     store.emplace(std::move(*opened));
     if (options.resume) {
+      if (Status s = store->reopen_run(run_id); !s.ok()) return s;
       Result<RunDetails> previous = store->run(run_id);
       if (!previous) return std::move(previous).error();
       for (const StoredStage& s : previous->stages) already_recorded.insert(s.name);

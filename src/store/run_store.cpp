@@ -242,6 +242,7 @@ class RunStore::Connection {
   Status begin_run(const RunInfo& run);
   Status record_stage(std::string_view run_id, const StoredStage& stage);
   Status finish_run(std::string_view run_id, const RunEnd& end);
+  Status reopen_run(std::string_view run_id);
   Result<std::vector<RunSummary>> runs(std::size_t limit);
   Result<RunDetails> run(std::string_view id);
   Result<std::string> resolve_id(std::string_view prefix);
@@ -638,6 +639,33 @@ Status RunStore::Connection::finish_run(std::string_view run_id, const RunEnd& e
   });
 }
 
+Status RunStore::Connection::reopen_run(std::string_view run_id) {
+  const std::string what = "reopen_run '" + std::string(run_id) + "'";
+  return write(what, [&]() -> Status {
+    Result<std::optional<std::string>> status = run_status(run_id);
+    if (!status) return std::move(status).error();
+    if (!status->has_value()) {
+      return not_found("run store '" + path_.string() + "': " + what + ": no such run");
+    }
+    if (**status == "succeeded") {
+      return failed_precondition("run store '" + path_.string() + "': " + what +
+                                 ": the run succeeded; there is nothing to resume");
+    }
+    for (const char* sql :
+         {"DELETE FROM metrics WHERE run_id = ?1 AND stage IN (SELECT name FROM stages WHERE "
+          "run_id = ?1 AND status <> 'succeeded')",
+          "DELETE FROM stages WHERE run_id = ?1 AND status <> 'succeeded'",
+          "UPDATE runs SET status = 'running', ended_ms = NULL, error = '', failed_stage = '' "
+          "WHERE id = ?1"}) {
+      Result<Statement> stmt = prepare(sql, what);
+      if (!stmt) return std::move(stmt).error();
+      stmt->bind(1, run_id);
+      if (Status s = done(*stmt, what); !s.ok()) return s;
+    }
+    return ok_status();
+  });
+}
+
 namespace {
 
 // REQUIRES: `stmt` selects kRunColumns and is on a row.
@@ -933,6 +961,11 @@ Status RunStore::record_stage(std::string_view run_id, const StoredStage& stage)
 Status RunStore::finish_run(std::string_view run_id, const RunEnd& end) {
   std::lock_guard lock(connection_->mutex());
   return connection_->finish_run(run_id, end);
+}
+
+Status RunStore::reopen_run(std::string_view run_id) {
+  std::lock_guard lock(connection_->mutex());
+  return connection_->reopen_run(run_id);
 }
 
 Result<std::vector<RunSummary>> RunStore::runs(std::size_t limit) const {

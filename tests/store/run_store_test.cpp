@@ -237,6 +237,42 @@ TEST(RunStoreTest, RoundTripsEveryField) {
   EXPECT_FALSE(back->stages[1].queue_wait_ms.has_value());
 }
 
+TEST(RunStoreTest, ReopenKeepsSucceededStagesAndForgetsTheRest) {
+  TempDir dir;
+  Result<RunStore> store = open_store(dir);
+  ASSERT_TRUE(store.has_value());
+  ASSERT_TRUE(store->begin_run(make_run("r1", 1000)).ok());
+  ASSERT_TRUE(store->record_stage("r1", make_stage("a")).ok());
+  StoredStage failed = make_stage("b");
+  failed.status = "failed";
+  failed.error = "boom";
+  ASSERT_TRUE(store->record_stage("r1", failed).ok());
+  ASSERT_TRUE(
+      store
+          ->finish_run("r1",
+                       {.status = "failed", .ended_ms = 2000, .error = "boom", .failed_stage = "b"})
+          .ok());
+
+  ASSERT_TRUE(store->reopen_run("r1").ok());
+  Result<RunDetails> run = store->run("r1");
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->summary.status, "running");
+  EXPECT_FALSE(run->summary.ended_ms.has_value());
+  EXPECT_EQ(run->summary.error, "");
+  ASSERT_EQ(run->stages.size(), 1u);
+  EXPECT_EQ(run->stages[0], make_stage("a"));
+  // The failed stage can be recorded again, and the run finished again.
+  ASSERT_TRUE(store->record_stage("r1", make_stage("b")).ok());
+  ASSERT_TRUE(store->finish_run("r1", {.status = "succeeded", .ended_ms = 3000}).ok());
+  EXPECT_EQ(store->run("r1")->stages.size(), 2u);
+  EXPECT_TRUE(store->integrity_check().ok());
+
+  const Status again = store->reopen_run("r1");
+  EXPECT_EQ(again.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(again.message().find("nothing to resume"), std::string::npos) << again.message();
+  EXPECT_EQ(store->reopen_run("nope").code(), StatusCode::kNotFound);
+}
+
 TEST(RunStoreTest, ListsRunsNewestFirst) {
   TempDir dir;
   Result<RunStore> store = open_store(dir);

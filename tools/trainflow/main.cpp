@@ -4,6 +4,7 @@
 
 #include "command.hpp"
 #include "stages_command.hpp"
+#include "store_commands.hpp"
 #include "trainflow/version.hpp"
 #include "workflow_commands.hpp"
 
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   int exit_code = trainflow::cli::kExitOk;
   trainflow::cli::add_stages_command(app);
   trainflow::cli::add_workflow_commands(app, exit_code);
+  trainflow::cli::add_store_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -53,8 +53,9 @@ struct WorkflowRunOptions {
   bool record = true;
   // The run's id. Default empty: a new one, "<UTC date>T<time>Z-<6 hex digits>".
   std::string run_id{};
-  // Default false. True: `run_id` names a recorded run to finish (resume): its stages already
-  // recorded keep their rows, the run's row is updated at the end.
+  // Default false. True: `run_id` names a recorded run that did not succeed, to finish (resume):
+  // its succeeded stages keep their rows (RunStore::reopen_run), the others are recorded again,
+  // and the run's row is updated at the end.
   bool resume = false;
   // What the manifest records about the source of the workflow (the file and its text, the
   // overrides), so that the run can be repeated or resumed. Default: nothing.

@@ -201,6 +201,14 @@ class RunStore {
   // `end.status` is empty or "running".
   Status finish_run(std::string_view run_id, const RunEnd& end);
 
+  // Makes a run that ended without succeeding (failed, cancelled) or whose process died
+  // ("running") ready to be finished again by a resume, in one transaction: its status becomes
+  // "running" (end, error and failed stage cleared) and the stages recorded with any status but
+  // "succeeded" are deleted with their params, outputs and metrics, so that the resume records
+  // them afresh; succeeded stages stay. kNotFound for an unknown run; kFailedPrecondition for a
+  // run that succeeded (there is nothing to resume).
+  Status reopen_run(std::string_view run_id);
+
   // The newest `limit` runs (by started_ms, then by insertion), newest first. 0: all.
   Result<std::vector<RunSummary>> runs(std::size_t limit = 0) const;
 
