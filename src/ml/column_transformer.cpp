@@ -602,7 +602,7 @@ Status FittedColumnTransformer::transform_into(const Dataset& data, Dataset& out
     if (step.one_hot) {
       job.kind = Job::Kind::kOneHot;
       job.stop_at_unknown = step.one_hot->unknown() == OneHotEncoderOptions::Unknown::kError;
-      job.fix = "OneHotEncoderOptions::Unknown::kIgnore";
+      job.fix = "OneHotEncoderOptions::Unknown::kIgnore (in a workflow file: unknown: ignore)";
       for (const std::string& category : encoded.categories)
         float64_output(name + "=" + category, 0);
       if (!encoded.other.empty()) float64_output(name + "=other", 0);
@@ -610,7 +610,9 @@ Status FittedColumnTransformer::transform_into(const Dataset& data, Dataset& out
     } else {
       job.kind = Job::Kind::kOrdinal;
       job.stop_at_unknown = step.ordinal->unknown() == OrdinalEncoderOptions::Unknown::kError;
-      job.fix = "OrdinalEncoderOptions::Unknown::kUseMissing";
+      job.fix =
+          "OrdinalEncoderOptions::Unknown::kUseMissing (in a workflow file: unknown: use_missing, "
+          "or ignore for column_transformer)";
       float64_output(name, std::numeric_limits<double>::quiet_NaN());
     }
     jobs.push_back(std::move(job));

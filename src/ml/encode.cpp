@@ -195,7 +195,8 @@ Result<Dataset> FittedOrdinalEncoder::transform(const Dataset& data) const {
     std::vector<double> out(data.num_rows(), std::numeric_limits<double>::quiet_NaN());
     Result<std::size_t> col = encode_column(
         data, fitted, kOrdinalName, unknown_ == OrdinalEncoderOptions::Unknown::kError,
-        "OrdinalEncoderOptions::Unknown::kUseMissing",
+        "OrdinalEncoderOptions::Unknown::kUseMissing (in a workflow file: unknown: use_missing, or "
+        "ignore for column_transformer)",
         [&out](std::size_t r, std::int32_t slot) { out[r] = static_cast<double>(slot); });
     if (!col) return std::move(col).error();
     indices.push_back(*col);
@@ -269,7 +270,7 @@ Result<Dataset> FittedOneHotEncoder::transform(const Dataset& data) const {
     std::vector<std::vector<double>> out(width, std::vector<double>(rows, 0.0));
     Result<std::size_t> col = encode_column(
         data, fitted, kOneHotName, unknown_ == OneHotEncoderOptions::Unknown::kError,
-        "OneHotEncoderOptions::Unknown::kIgnore",
+        "OneHotEncoderOptions::Unknown::kIgnore (in a workflow file: unknown: ignore)",
         [&out](std::size_t r, std::int32_t slot) { out[static_cast<std::size_t>(slot)][r] = 1.0; });
     if (!col) return std::move(col).error();
     for (std::size_t k = 0; k < width; ++k) {

@@ -328,7 +328,7 @@ TEST_P(ColumnTransformerThreadsTest, ReportsTheFirstUnknownCategoryInRowOrder) {
     EXPECT_EQ(out.error().message(),
               "FittedColumnTransformer::transform: column 'color', row 40: category 'new' did not "
               "occur in the training data; refit on data that holds it, or use "
-              "OneHotEncoderOptions::Unknown::kIgnore");
+              "OneHotEncoderOptions::Unknown::kIgnore (in a workflow file: unknown: ignore)");
   }
   // A view numbers rows as the view does.
   Result<Dataset> view =
