@@ -8,7 +8,8 @@ times, in a fresh work directory: start the run, SIGKILL it after a random delay
 reference run's duration), note the stages whose success the run store had committed, and
 `trainflow resume` the run (or run it again when the kill came before the run was recorded).
 Each time:
-  - the resume completes with exit code 0;
+  - the resume completes with exit code 0 (a run that had finished before the kill has nothing
+    to resume);
   - every stage's output digests equal the reference's (the final artifacts are byte-identical);
   - no stage whose success was committed before the kill runs again (its cache outcome in the
     resumed run is "skipped" or "restored");
@@ -69,6 +70,7 @@ def main():
 
     failures = []
     kills_before_record = 0
+    finished_before_kill = 0
     committed_total = 0
     for i in range(iterations):
         work = os.path.join(scratch, f"w{i}")
@@ -105,7 +107,11 @@ def main():
                 problem(f"resume exited {res.returncode}: {res.stderr}")
                 continue
             resumed = json.loads(res.stdout)
-        outcome = {s["name"]: s["cache"] for s in resumed["stages"]}
+        if resumed.get("resumed") is False:
+            # The kill came after the run had finished: nothing to resume, nothing ran again.
+            finished_before_kill += 1
+            committed = set()
+        outcome = {s["name"]: s["cache"] for s in resumed.get("stages", [])}
         for name in sorted(committed):
             if outcome.get(name) not in ("skipped", "restored"):
                 problem(f"stage {name} was committed before the kill but ran again "
@@ -123,8 +129,8 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"{iterations} kills (reference run {duration:.2f} s), {kills_before_record} before the "
-          f"run was recorded, {committed_total} committed stages checked; "
-          f"{len(failures)} failure(s)")
+          f"run was recorded, {finished_before_kill} after it had finished, {committed_total} "
+          f"committed stages checked; {len(failures)} failure(s)")
     for f in failures:
         print("  " + f)
     return 1 if failures else 0
