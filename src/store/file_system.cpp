@@ -107,6 +107,13 @@ class LocalFileSystem final : public FileSystem {
     return out;
   }
 
+  Result<std::uint64_t> file_size(const std::filesystem::path& path) override {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return errno_status(errno, "stat", path);
+    if (!S_ISREG(st.st_mode)) return not_found(path.string() + " is not a regular file");
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+
   Status create_directories(const std::filesystem::path& path) override {
     std::error_code ec;
     std::filesystem::create_directories(path, ec);

@@ -122,7 +122,10 @@ class StageCache::State {
     std::optional<Digest> planned_key;
     std::vector<Digest> planned_outputs;                // hits: the entry's digests
     std::optional<std::vector<Digest>> verify_against;  // verify: the entry found by the plan
-    std::vector<std::string> bytes;  // kRestore: verified artifact bytes per output
+    // kRestore: verified artifact bytes of the outputs someone needs (the others stay empty).
+    std::vector<std::optional<std::string>> bytes;
+    std::vector<bool> wanted;       // per output: needed by a stage that runs, or by the report
+    bool presence_checked = false;  // kSkip: its artifacts were looked for
   };
 
   CacheOptions options;
@@ -172,12 +175,17 @@ class StageCache::State {
     return bytes;
   }
 
-  // Decodes `bytes` into the stage's outputs; false (with a note) when a codec refuses them.
-  bool restore(std::size_t s, std::vector<std::string>& bytes, StageCall& call) {
+  // Decodes `bytes` into the stage's outputs (an output without bytes is left unset: nobody
+  // reads it); false (with a note) when a codec refuses them.
+  bool restore(std::size_t s, std::vector<std::optional<std::string>>& bytes, StageCall& call) {
     const Stage& st = stages[s];
     std::vector<Value> values;
     for (std::size_t i = 0; i < bytes.size(); ++i) {
-      Result<Value> v = st.codecs[i]->decode(bytes[i]);
+      if (!bytes[i]) {
+        values.emplace_back();
+        continue;
+      }
+      Result<Value> v = st.codecs[i]->decode(*bytes[i]);
       if (!v) {
         records[s].note = "stored output '" + st.spec.outputs[i].name + "' could not be decoded (" +
                           v.error().message() + "); recomputed";
@@ -186,7 +194,8 @@ class StageCache::State {
       values.push_back(std::move(*v));
     }
     for (std::size_t i = 0; i < values.size(); ++i) {
-      call.set_output(static_cast<std::uint32_t>(i), std::move(values[i]));
+      if (values[i].has_value())
+        call.set_output(static_cast<std::uint32_t>(i), std::move(values[i]));
     }
     return true;
   }
@@ -300,7 +309,11 @@ class StageCache::State {
     if (key && options.read && !st.forced && st.mode == Mode::kRun && st.planned_key != key) {
       if (std::optional<std::vector<Digest>> entry = read_entry(*key, st.spec.outputs.size())) {
         Result<std::vector<std::string>> bytes = load(*entry);
-        if (bytes && restore(s, *bytes, call)) {
+        std::vector<std::optional<std::string>> all;
+        if (bytes)
+          all.assign(std::make_move_iterator(bytes->begin()),
+                     std::make_move_iterator(bytes->end()));
+        if (bytes && restore(s, all, call)) {
           for (std::size_t i = 0; i < entry->size(); ++i) digests[s][i] = (*entry)[i];
           record.outputs = digests[s];
           record.outcome = CacheOutcome::kRestored;
@@ -350,8 +363,8 @@ Result<std::shared_ptr<StageCache>> StageCache::attach(Graph& graph, CacheOption
   st.stages.resize(n);
   st.digests.resize(n);
   st.records.resize(n);
-  std::vector<std::vector<std::size_t>> consumers(n);  // stage -> stages reading its outputs
   std::vector<std::vector<std::size_t>> port_consumers(n);
+  std::vector<std::vector<std::vector<std::size_t>>> port_readers(n);  // stage, port -> readers
   std::vector<std::size_t> indegree(n, 0);
   std::vector<std::vector<std::size_t>> successors(n);
   for (std::size_t s = 0; s < n; ++s) {
@@ -377,10 +390,12 @@ Result<std::shared_ptr<StageCache>> StageCache::attach(Graph& graph, CacheOption
     st.records[s].stage = static_cast<StageId>(s);
     st.records[s].outputs.resize(stage.spec.outputs.size());
     port_consumers[s].assign(stage.spec.outputs.size(), 0);
+    port_readers[s].resize(stage.spec.outputs.size());
+    stage.bytes.resize(stage.spec.outputs.size());
     for (const std::optional<PortRef>& src : graph.sources(static_cast<StageId>(s))) {
       stage.sources.push_back(*src);  // validated: every input is bound
-      consumers[src->stage].push_back(s);
       ++port_consumers[src->stage][src->port];
+      port_readers[src->stage][src->port].push_back(s);
       successors[src->stage].push_back(s);
       ++indegree[s];
     }
@@ -445,13 +460,18 @@ Result<std::shared_ptr<StageCache>> StageCache::attach(Graph& graph, CacheOption
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       const std::size_t s = *it;
       State::Stage& stage = st.stages[s];
-      bool needed = std::any_of(port_consumers[s].begin(), port_consumers[s].end(),
-                                [](std::size_t c) { return c == 0; });
-      for (const PortSpec& port : stage.spec.outputs) {
-        needed = needed || std::find(options.always_load.begin(), options.always_load.end(),
-                                     port.type) != options.always_load.end();
+      // Per output: kept by the report (nobody consumes it), always loaded, or read by a stage
+      // that runs.
+      stage.wanted.assign(stage.spec.outputs.size(), false);
+      for (std::size_t i = 0; i < stage.spec.outputs.size(); ++i) {
+        bool w = port_consumers[s][i] == 0 ||
+                 std::find(options.always_load.begin(), options.always_load.end(),
+                           stage.spec.outputs[i].type) != options.always_load.end();
+        for (std::size_t c : port_readers[s][i]) w = w || runs[c];
+        stage.wanted[i] = w;
       }
-      for (std::size_t c : consumers[s]) needed = needed || runs[c];
+      const bool needed =
+          std::find(stage.wanted.begin(), stage.wanted.end(), true) != stage.wanted.end();
       if (stage.gather) {
         runs[s] = needed || !planned[s][0].has_value();
         if (!runs[s]) {
@@ -469,15 +489,32 @@ Result<std::shared_ptr<StageCache>> StageCache::attach(Graph& graph, CacheOption
     bool changed = false;
     for (std::size_t s : order) {
       State::Stage& stage = st.stages[s];
-      if (stage.mode != Mode::kRestore || !stage.bytes.empty()) continue;
-      Result<std::vector<std::string>> bytes = st.load(stage.planned_outputs);
-      if (bytes) {
-        stage.bytes = std::move(*bytes);
+      if (stage.mode == Mode::kSkip && !stage.gather && !stage.presence_checked) {
+        // Not loaded, but a hit only counts while its artifacts exist.
+        stage.presence_checked = true;
+        const auto missing =
+            std::find_if(stage.planned_outputs.begin(), stage.planned_outputs.end(),
+                         [&](const Digest& d) { return !st.store->present(d); });
+        if (missing != stage.planned_outputs.end()) {
+          st.records[s].note = "artifact " + missing->hex() + " is missing; recomputed";
+          stage.mode = Mode::kRun;
+          changed = true;
+        }
         continue;
       }
-      st.records[s].note = bytes.error().message() + "; recomputed";
-      stage.mode = Mode::kRun;  // its inputs are needed now: plan again
-      changed = true;
+      if (stage.mode != Mode::kRestore) continue;
+      for (std::size_t i = 0; i < stage.wanted.size(); ++i) {
+        if (!stage.wanted[i] || stage.bytes[i]) continue;
+        Result<std::string> b = st.store->get(stage.planned_outputs[i]);
+        if (b) {
+          stage.bytes[i] = std::move(*b);
+          continue;
+        }
+        st.records[s].note = b.error().message() + "; recomputed";
+        stage.mode = Mode::kRun;  // its inputs are needed now: plan again
+        changed = true;
+        break;
+      }
     }
     if (!changed) break;
   }

@@ -340,6 +340,25 @@ TEST_P(StageCacheTest, MissingArtifactUpstreamIsRecomputed) {
   EXPECT_EQ(calls.source, 1);
 }
 
+// A hit nobody needs is not loaded, but it counts only while its artifact exists.
+TEST_P(StageCacheTest, SkippedHitWithoutItsArtifactIsRecomputed) {
+  Calls calls;
+  auto first = build(calls, 3);
+  auto r1 = run(*first);
+  Result<ArtifactStore> store = ArtifactStore::open(dir_.path() / "artifacts");
+  ASSERT_TRUE(store.has_value());
+  std::filesystem::remove(store->path_of(*r1["source"].outputs[0]));
+
+  auto second = build(calls, 3);
+  auto r2 = run(*second);
+  EXPECT_EQ(r2["source"].outcome, CacheOutcome::kStored);
+  EXPECT_NE(r2["source"].note.find("missing"), std::string::npos) << r2["source"].note;
+  EXPECT_EQ(calls.source, 2);
+  EXPECT_EQ(r2["scale"].outcome, CacheOutcome::kRestored);  // same bytes from source
+  EXPECT_EQ(calls.scale, 1);
+  EXPECT_TRUE(store->present(*r1["source"].outputs[0]));
+}
+
 TEST_P(StageCacheTest, CorruptEntryIsAMiss) {
   Calls calls;
   auto first = build(calls, 3);

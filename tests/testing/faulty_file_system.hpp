@@ -69,6 +69,9 @@ class FaultyFileSystem final : public FileSystem {
   Status create_directories(const std::filesystem::path& path) override {
     return real().create_directories(path);
   }
+  Result<std::uint64_t> file_size(const std::filesystem::path& path) override {
+    return real().file_size(path);
+  }
   Result<std::vector<std::string>> list(const std::filesystem::path& dir) override {
     return real().list(dir);
   }

@@ -45,6 +45,9 @@ class ArtifactStore {
 
   // Whether get(digest) would succeed now (reads and verifies the object).
   bool contains(const Digest& digest) const { return get(digest).has_value(); }
+  // Whether an object is stored under `digest`, without reading it (a stat): cheap, but says
+  // nothing of its bytes, which get() verifies when they are read.
+  bool present(const Digest& digest) const { return fs_->file_size(path_of(digest)).has_value(); }
 
   // Where the object `digest` lives (whether or not it exists).
   std::filesystem::path path_of(const Digest& digest) const;

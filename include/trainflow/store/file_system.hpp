@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -52,6 +53,8 @@ class FileSystem {
   virtual Status remove(const std::filesystem::path& path) = 0;
   // The whole file; kNotFound when it does not exist.
   virtual Result<std::string> read(const std::filesystem::path& path) = 0;
+  // The size of a regular file in bytes (stat); kNotFound when it does not exist.
+  virtual Result<std::uint64_t> file_size(const std::filesystem::path& path) = 0;
   // mkdir -p; ok when it exists.
   virtual Status create_directories(const std::filesystem::path& path) = 0;
   // The names of the entries of `dir` (not "." or ".."), in no particular order; kNotFound when it

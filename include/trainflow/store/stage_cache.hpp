@@ -12,12 +12,12 @@
 //
 // attach() plans the run before it starts: walking the graph in order, a stage whose inputs'
 // digests are known and whose key has an entry is a hit. Hits whose outputs nobody that runs
-// needs are not even loaded (a fully cached rerun reads only what the report keeps); the others
-// are read and verified now, and a hit whose artifact is missing or corrupt becomes a stage that
-// runs (so its own inputs become needed, and so on). attach() then replaces the bodies: hits
-// restore (or skip), the rest run and store. At run time a stage that runs first checks the
-// cache again with the actual digests of its inputs, so a stage downstream of a rerun stage that
-// produced the same bytes is still a hit.
+// needs are not even loaded (a fully cached rerun reads only what the report keeps), but their
+// artifacts must exist (a stat each); the others are read and verified now. A hit whose artifact
+// is missing or corrupt becomes a stage that runs (so its own inputs become needed, and so on).
+// attach() then replaces the bodies: hits restore (or skip), the rest run and store. At run time a
+// stage that runs first checks the cache again with the actual digests of its inputs, so a stage
+// downstream of a rerun stage that produced the same bytes is still a hit.
 //
 //   Result<std::shared_ptr<StageCache>> cache = StageCache::attach(graph, {.workdir = ".trainflow",
 //                                                                        .run_seed = 42,
