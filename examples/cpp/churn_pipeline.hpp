@@ -112,8 +112,14 @@ inline Flagship add_flagship(tf::Pipeline& p) {
   // The logistic-regression sweep: one trial per penalty, each scored on the test rows.
   std::vector<tf::Handle<ml::ModelPtr>> logistic;
   std::vector<tf::Handle<ml::Metrics>> logistic_score;
-  for (const auto& [label, l2] : {std::pair{"l2=0.1", 0.1}, {"l2=1.0", 1.0}, {"l2=10.0", 10.0}}) {
-    const std::string trial = std::string("[") + label + "]";
+  struct Penalty {
+    const char* label;
+    double l2;
+  };
+  for (const Penalty& penalty :
+       {Penalty{"l2=0.1", 0.1}, Penalty{"l2=1.0", 1.0}, Penalty{"l2=10.0", 10.0}}) {
+    const std::string trial = std::string("[") + penalty.label + "]";
+    const double l2 = penalty.l2;
     logistic.push_back(p.add(
         "logistic" + trial,
         [l2](tf::StageContext& ctx, const ml::Dataset& data) -> tf::Result<ml::ModelPtr> {
