@@ -247,7 +247,7 @@ class FileSource {
     char* p = static_cast<char*>(out);
     std::size_t left = size;
     if (fd_ < 0) {  // memory: need() has checked the bounds
-      std::memcpy(p, memory_.data() + offset_, size);
+      if (size > 0) std::memcpy(p, memory_.data() + offset_, size);  // p may be null when 0
       offset_ += size;
       left = 0;
     }

@@ -64,6 +64,16 @@ TEST(MlCodecsTest, DatasetRoundTripsBitForBitAndViewsEqualTheirCopies) {
   EXPECT_EQ(codec->encode(Value::make(view)), codec->encode(Value::make(view.materialize())));
 }
 
+TEST(MlCodecsTest, EmptyDatasetRoundTrips) {
+  const Dataset ds = table();
+  const Dataset none = ds.slice(0, 0);  // every column empty: no buffer behind them
+  Result<Dataset> back = Dataset::from_bytes(none.to_bytes());
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(back->num_rows(), 0u);
+  EXPECT_EQ(back->num_columns(), ds.num_columns());
+  EXPECT_TRUE(*back == none.materialize());
+}
+
 TEST(MlCodecsTest, DatasetBytesEqualTheSavedFile) {
   const Dataset ds = table();
   Result<Dataset> back = Dataset::from_bytes(ds.to_bytes());
