@@ -165,8 +165,8 @@ class StageCache::State {
   }
 
   // Reads and verifies every output of entry `outputs`; the bytes, or why not.
-  Result<std::vector<std::string>> load(const std::vector<Digest>& outputs) const {
-    std::vector<std::string> bytes;
+  Result<std::vector<std::optional<std::string>>> load(const std::vector<Digest>& outputs) const {
+    std::vector<std::optional<std::string>> bytes;
     for (const Digest& d : outputs) {
       Result<std::string> b = store->get(d);
       if (!b) return std::move(b).error();
@@ -308,12 +308,8 @@ class StageCache::State {
     // (With the planned key the plan has looked already, and found nothing usable.)
     if (key && options.read && !st.forced && st.mode == Mode::kRun && st.planned_key != key) {
       if (std::optional<std::vector<Digest>> entry = read_entry(*key, st.spec.outputs.size())) {
-        Result<std::vector<std::string>> bytes = load(*entry);
-        std::vector<std::optional<std::string>> all;
-        if (bytes)
-          all.assign(std::make_move_iterator(bytes->begin()),
-                     std::make_move_iterator(bytes->end()));
-        if (bytes && restore(s, all, call)) {
+        Result<std::vector<std::optional<std::string>>> bytes = load(*entry);
+        if (bytes && restore(s, *bytes, call)) {
           for (std::size_t i = 0; i < entry->size(); ++i) digests[s][i] = (*entry)[i];
           record.outputs = digests[s];
           record.outcome = CacheOutcome::kRestored;
