@@ -35,6 +35,32 @@ bool StageContext::stop_requested() const noexcept {
 Executor& StageContext::executor() const noexcept {
   return run_->executor();
 }
+unsigned StageContext::threads() const noexcept {
+  return threads_;
+}
+void StageContext::report_metric(std::string_view name, double value, std::int64_t step) const {
+  (void)name, (void)value, (void)step;
+}
+void StageContext::report_progress(double fraction) const {
+  (void)fraction;
+}
+void StageContext::report_cache_hit() const {}
+
+std::string_view to_string(EventKind kind) noexcept {
+  switch (kind) {
+    case EventKind::kRunStarted: return "run_started";
+    case EventKind::kRunFinished: return "run_finished";
+    case EventKind::kStageStarted: return "stage_started";
+    case EventKind::kStageFinished: return "stage_finished";
+    case EventKind::kStageFailed: return "stage_failed";
+    case EventKind::kStageRetry: return "stage_retry";
+    case EventKind::kCacheHit: return "cache_hit";
+    case EventKind::kProgress: return "progress";
+    case EventKind::kMetric: return "metric";
+    case EventKind::kGrantChanged: return "grant_changed";
+  }
+  return "unknown";
+}
 
 void Deferred::set_output(std::uint32_t i, Value value) {
   assert(run_ && "Deferred::set_output after finish");

@@ -28,11 +28,14 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "trainflow/exec/clock.hpp"
 #include "trainflow/exec/detail/job.hpp"
+#include "trainflow/exec/observer.hpp"
+#include "trainflow/exec/resources.hpp"
 #include "trainflow/exec/run_report.hpp"
 #include "trainflow/graph/graph.hpp"
 
@@ -64,6 +67,8 @@ struct ExecutorOptions {
   // Shared: a wake-up still pending when the executor is destroyed may be called later and
   // then does nothing.
   std::shared_ptr<Clock> clock{};
+  // What stages may hold at once (see exec/resources.hpp). Default: every field's default.
+  ResourceCapacity capacity{};
 };
 
 struct RunOptions {
@@ -73,6 +78,14 @@ struct RunOptions {
   std::uint64_t seed = 0;
   // Default kFull.
   Timing timing = Timing::kFull;
+  // Receive the run's events (exec/observer.hpp). Default none.
+  std::vector<std::shared_ptr<Observer>> observers{};
+  // Names the run in events (Event::run_id) and logs. Default empty.
+  std::string run_id{};
+  // How long stages took in earlier runs, by stage name: ready stages that wait for resources
+  // are taken longest remaining path first (their critical path), with these durations; a stage
+  // not listed counts as the median of the listed ones, or 1 ms when none is. Default none.
+  std::unordered_map<std::string, std::chrono::nanoseconds> expected_durations{};
 };
 
 // A snapshot of where a run stands: see RunHandle::progress(). Every stage is counted in exactly

@@ -49,8 +49,18 @@ class StageContext {
 
   // The index of the worker thread that started the stage, in [0, executor().num_workers()).
   unsigned worker() const noexcept { return worker_; }
-  // How many threads the stage may use for its own kernels (its grant); at least 1.
-  unsigned threads() const noexcept { return threads_; }
+  // How many threads the stage may use for its own kernels (its grant); at least 1. A stage whose
+  // ResourceDemand::max_threads exceeds its StageSpec::threads may see this grow while it runs
+  // (as cores free up): read it again before each parallel section. Fixed for other stages.
+  unsigned threads() const noexcept;
+
+  // Reports a metric while the stage runs (a loss per epoch, say): observers receive it as a
+  // kMetric event, and trainflow's run store records it. `step` orders a series; -1: none.
+  void report_metric(std::string_view name, double value, std::int64_t step = -1) const;
+  // Reports how much of its work the stage has done, in [0, 1] (a kProgress event).
+  void report_progress(double fraction) const;
+  // For trainflow's stage cache: the stage's outputs were restored, not computed (kCacheHit).
+  void report_cache_hit() const;
 
   // The executor that runs the stage: post asynchronous work here (it is an Asio context).
   Executor& executor() const noexcept;

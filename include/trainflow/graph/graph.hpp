@@ -26,6 +26,7 @@
 
 #include "trainflow/core/status.hpp"
 #include "trainflow/core/type_id.hpp"
+#include "trainflow/exec/resources.hpp"
 #include "trainflow/exec/retry.hpp"
 #include "trainflow/graph/stage_body.hpp"
 
@@ -54,6 +55,8 @@ struct StageSpec {
   // Threads the stage's own kernels may use (its grant, StageContext::threads()): this many,
   // capped at the executor's worker count; 0 counts as 1. Default 1.
   unsigned threads = 1;
+  // Memory, GPUs and a growing grant (exec/resources.hpp). Default: none of them.
+  ResourceDemand resources{};
   // What the stage computes, for cache keys (see store/stage_cache.hpp): two stages with equal
   // identities, seeds and input contents must produce equal outputs. Empty (the default): the
   // stage is never served from the cache. Registry stages get "<type>@<version>(<canonical

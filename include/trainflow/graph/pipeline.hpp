@@ -150,6 +150,7 @@ struct StageOptions {
   std::vector<std::string> outputs{};  // port names; default "out" (one) or "out0", "out1", ...
   std::string kind{};                  // what the stage is, for DOT and listings; default empty
   unsigned threads = 1;  // threads for the stage's own kernels (StageSpec::threads); default 1
+  ResourceDemand resources{};  // memory, GPUs, growing grant (StageSpec::resources); default none
   // The version of the callable's code, which makes the stage cacheable: bump it whenever the
   // callable's results change for the same inputs. Default empty: never served from the cache.
   std::string version{};
@@ -510,6 +511,7 @@ StageSpec typed_spec(StageOptions options, Fn fn) {
   spec.name = std::move(options.name);
   spec.kind = std::move(options.kind);
   spec.threads = options.threads;
+  spec.resources = options.resources;
   spec.retry = std::move(options.retry);
   spec.timeout = options.timeout;
   if (!options.version.empty()) {
