@@ -24,3 +24,16 @@ trainflow_require(oneDNN)
 trainflow_require(yaml-cpp CONFIG)
 # SQLite 3 (CMake's FindSQLite3): the run store, <workdir>/runs.db (src/store/run_store.cpp).
 trainflow_require(SQLite3)
+# spdlog 1.10 (on fmt 9): run and stage logs (src/observe/).
+trainflow_require(spdlog CONFIG)
+# nlohmann-json 3: JSON written by logs, traces and the HTTP status (src/observe/).
+trainflow_require(nlohmann_json 3 CONFIG)
+# hwloc 2 (pkg-config): cores and NUMA nodes of the machine (src/resources/).
+trainflow_require(PkgConfig)
+pkg_check_modules(hwloc QUIET IMPORTED_TARGET hwloc)
+if(NOT hwloc_FOUND)
+  message(FATAL_ERROR
+    "trainflow: dependency 'hwloc' was not found. Install every dependency with:\n"
+    "  sudo ${PROJECT_SOURCE_DIR}/scripts/install-deps\n"
+    "then configure again.")
+endif()

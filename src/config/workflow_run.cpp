@@ -254,7 +254,8 @@ Result<WorkflowRun> run_workflow(Workflow wf, const WorkflowRunOptions& options)
   }
 
   Executor executor{{.threads = workers}};
-  const RunHandle handle = executor.submit(wf.graph, {.seed = wf.seed});
+  RunOptions run_options{.seed = wf.seed, .observers = options.observers, .run_id = run_id};
+  const RunHandle handle = executor.submit(wf.graph, std::move(run_options));
   if (options.on_start) options.on_start(handle);
   WorkflowRun result;
   result.run_id = run_id;

@@ -63,6 +63,8 @@ struct WorkflowRunOptions {
   // Called once the run has started, with its handle (to cancel it on a signal, to show
   // progress). Default none.
   std::function<void(const RunHandle&)> on_start{};
+  // Receive the run's events (exec/observer.hpp): logs, the live HTTP status. Default none.
+  std::vector<std::shared_ptr<Observer>> observers{};
 };
 
 // What one stage of the workflow did.
