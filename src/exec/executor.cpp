@@ -45,6 +45,20 @@ void StageContext::report_progress(double fraction) const {
   (void)fraction;
 }
 void StageContext::report_cache_hit() const {}
+void StageContext::log(LogLevel level, std::string_view message) const {
+  (void)level, (void)message;
+}
+
+std::string_view to_string(LogLevel level) noexcept {
+  switch (level) {
+    case LogLevel::kTrace: return "trace";
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarn: return "warn";
+    case LogLevel::kError: return "error";
+  }
+  return "unknown";
+}
 
 std::string_view to_string(EventKind kind) noexcept {
   switch (kind) {
@@ -58,6 +72,7 @@ std::string_view to_string(EventKind kind) noexcept {
     case EventKind::kProgress: return "progress";
     case EventKind::kMetric: return "metric";
     case EventKind::kGrantChanged: return "grant_changed";
+    case EventKind::kLog: return "log";
   }
   return "unknown";
 }

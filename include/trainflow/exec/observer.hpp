@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "trainflow/exec/log_level.hpp"
 #include "trainflow/exec/run_report.hpp"
 
 namespace trainflow {
@@ -42,6 +43,7 @@ enum class EventKind : std::uint8_t {
   kProgress,       // the stage reported `value` in [0, 1] of its work done
   kMetric,         // the stage reported metric `metric` = `value` at `step` (-1: no step)
   kGrantChanged,   // a running stage's thread grant changed to `threads`
+  kLog,            // the stage logged `message` at `level` (StageContext::log)
 };
 
 std::string_view to_string(EventKind kind) noexcept;
@@ -73,6 +75,7 @@ struct Event {
   double value = 0;            // kMetric, kProgress
   std::int64_t step = -1;      // kMetric
   std::uint64_t dropped = 0;   // kRunFinished: events dropped because observers fell behind
+  LogLevel level = LogLevel::kInfo;  // kLog
 };
 
 class Observer {

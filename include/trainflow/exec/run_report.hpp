@@ -59,6 +59,9 @@ struct StageRecord {
   // CPU time the worker thread spent in the stage's body (Timing::kFull); 0 for asynchronous
   // stages, whose work happens elsewhere.
   std::chrono::nanoseconds cpu{0};
+  // From the moment the stage was ready (its inputs resolved) to its first attempt's start:
+  // time spent waiting for a worker or for resources (Timing::kFull only; else 0).
+  std::chrono::nanoseconds queue_wait{0};
 };
 
 namespace detail {

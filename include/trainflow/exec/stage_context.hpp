@@ -16,6 +16,8 @@
 #include <stop_token>
 #include <string_view>
 
+#include "trainflow/exec/log_level.hpp"
+
 namespace trainflow {
 
 class Executor;
@@ -59,6 +61,9 @@ class StageContext {
   void report_metric(std::string_view name, double value, std::int64_t step = -1) const;
   // Reports how much of its work the stage has done, in [0, 1] (a kProgress event).
   void report_progress(double fraction) const;
+  // Logs a line of the stage's own (a kLog event): `trainflow run` writes it to the run's log
+  // and to the stage's log file under the work directory.
+  void log(LogLevel level, std::string_view message) const;
   // For trainflow's stage cache: the stage's outputs were restored, not computed (kCacheHit).
   void report_cache_hit() const;
 
