@@ -39,14 +39,17 @@ unsigned StageContext::threads() const noexcept {
   return threads_;
 }
 void StageContext::report_metric(std::string_view name, double value, std::int64_t step) const {
-  (void)name, (void)value, (void)step;
+  run_->report(stage_, EventKind::kMetric, name, value, step);
 }
 void StageContext::report_progress(double fraction) const {
-  (void)fraction;
+  if (!(fraction >= 0.0)) fraction = 0.0;  // NaN too
+  run_->report(stage_, EventKind::kProgress, {}, std::min(fraction, 1.0), -1);
 }
-void StageContext::report_cache_hit() const {}
+void StageContext::report_cache_hit() const {
+  run_->report(stage_, EventKind::kCacheHit, {}, 0.0, -1);
+}
 void StageContext::log(LogLevel level, std::string_view message) const {
-  (void)level, (void)message;
+  run_->report(stage_, EventKind::kLog, message, 0.0, -1, static_cast<std::uint8_t>(level));
 }
 
 std::string_view to_string(LogLevel level) noexcept {

@@ -70,6 +70,7 @@ StageRecord RunReport::stage(StageId id) const noexcept {
     r.end = std::chrono::nanoseconds{t.end_ns};
     r.wall = r.end - r.start;
     if (data_->timing == Timing::kFull) r.cpu = std::chrono::nanoseconds{t.cpu_ns};
+    r.queue_wait = std::chrono::nanoseconds{std::max<std::int64_t>(t.start_ns - t.ready_ns, 0)};
   }
   return r;
 }

@@ -139,6 +139,13 @@ RunState::RunState(Scheduler& scheduler, std::shared_ptr<const Plan> plan, RunOp
     controls_ = std::make_unique<ControlState[]>(plan_->controls.size());
   }
   remaining_sinks_.store(plan_->num_sinks, std::memory_order_relaxed);
+  if (!options_.observers.empty()) {
+    channel_ = std::make_shared<RunChannel>();
+    channel_->plan = plan_;
+    channel_->run_id = options_.run_id;
+    channel_->observers = options_.observers;
+    failure_text_ = std::make_unique<std::uint32_t[]>(n);
+  }
 }
 
 void RunState::start(std::shared_ptr<RunState> self) {
@@ -146,6 +153,19 @@ void RunState::start(std::shared_ptr<RunState> self) {
   scheduler_.run_started();
   data_->started_at = std::chrono::system_clock::now();
   start_time_ = std::chrono::steady_clock::now();
+  if (channel_) {
+    channel_->started_at = data_->started_at;
+    channel_->start_steady_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(start_time_.time_since_epoch())
+            .count();
+    hub_ = &scheduler_.hub();
+    hub_->attach(channel_);
+    RawEvent e;
+    e.kind = EventKind::kRunStarted;
+    e.t = channel_->start_steady_ns;
+    Worker* w = scheduler_.current();
+    emit(w ? static_cast<int>(w->index) : -1, e);
+  }
   if (plan_->num_stages == 0) {
     finish();
     return;
@@ -289,6 +309,22 @@ StageStatus RunState::invoke(std::uint32_t i, Worker& w) {
     if (cpu_time) cpu_start = thread_cpu_ns();
   }
 
+  if (channel_) {
+    RawEvent e;
+    e.kind = EventKind::kStageStarted;
+    e.stage = i;
+    e.attempt = attempt;
+    e.threads = std::min(info.threads, scheduler_.num_workers());
+    e.worker = static_cast<std::int16_t>(w.index);
+    if (times && attempt == 1) {
+      e.t = channel_->start_steady_ns + times->start_ns;
+      e.a = std::max<std::int64_t>(times->start_ns - times->ready_ns, 0);
+    } else {
+      e.t = EventHub::now_ns();
+    }
+    emit(static_cast<int>(w.index), e);
+  }
+
   AttemptRef timed;
   if (info.control != StageInfo::kNoControl && plan.controls[info.control].timeout) {
     timed = start_attempt(i, attempt);
@@ -361,7 +397,26 @@ StageStatus RunState::failed(std::uint32_t i, const Status& status, std::excepti
   }
   if (const std::uint32_t c = plan_->info[i].control;
       c != StageInfo::kNoControl && retry_later(c, status.code())) {
+    if (channel_) {
+      const StageControl& control = plan_->controls[c];
+      const std::uint32_t attempts = controls_[c].attempts;
+      RawEvent e;
+      e.kind = EventKind::kStageRetry;
+      e.t = EventHub::now_ns();
+      e.stage = i;
+      e.attempt = attempts;
+      e.a = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                control.retry.delay(attempts, seed_of(i)))
+                .count();
+      e.text = EventHub::keep_text(*channel_, error ? exception_message(error) : status.message());
+      Worker* w = scheduler_.current();
+      emit(w ? static_cast<int>(w->index) : -1, e);
+    }
     return StageStatus::kPending;
+  }
+  if (channel_) {
+    failure_text_[i] =
+        EventHub::keep_text(*channel_, error ? exception_message(error) : status.message());
   }
   record_failure(i, status, std::move(error), own_message);
   return StageStatus::kFailed;
@@ -475,6 +530,22 @@ std::uint32_t RunState::resolve(std::uint32_t i, StageStatus outcome, Worker* w)
   const StageInfo& info = plan.info[i];
   data_->states[i].status = outcome;
   data_->states[i].progress.store(progress_tag_ | phase_of(outcome), std::memory_order_relaxed);
+  if (channel_) {
+    RawEvent e;
+    e.kind = outcome == StageStatus::kFailed ? EventKind::kStageFailed : EventKind::kStageFinished;
+    e.stage = i;
+    e.attempt = data_->states[i].attempts;
+    e.status = static_cast<std::uint8_t>(outcome);
+    e.worker = w ? static_cast<std::int16_t>(w->index) : std::int16_t{-1};
+    e.t = EventHub::now_ns();
+    if (data_->times && e.attempt > 0) {
+      const StageTimes& t = data_->times[i];
+      e.a = t.end_ns - t.start_ns;
+      e.b = t.cpu_ns;
+    }
+    if (outcome == StageStatus::kFailed) e.text = failure_text_[i];
+    emit(w ? static_cast<int>(w->index) : -1, e);
+  }
 
   // Release inputs whose last consumer this was.
   for (std::uint32_t k = info.in_begin; k < info.in_end; ++k) {
@@ -512,6 +583,8 @@ std::uint32_t RunState::resolve(std::uint32_t i, StageStatus outcome, Worker* w)
   Scheduler& scheduler = scheduler_;
   StageJob* const jobs = jobs_;
   StageState* const states = data_->states;
+  StageTimes* const times = data_->times;
+  const std::int64_t ended = times ? times[i].end_ns : 0;
   const std::uint32_t* succ = plan.succs.data() + info.succ_begin;
   const std::uint32_t* const succ_end = plan.succs.data() + info.succ_end;
   std::uint32_t next = kNone;
@@ -523,6 +596,7 @@ std::uint32_t RunState::resolve(std::uint32_t i, StageStatus outcome, Worker* w)
         job.join.fetch_sub(1, std::memory_order_acq_rel) != 1) {
       continue;
     }
+    if (times) times[s].ready_ns = ended;
     if (w && next == kNone) {
       next = s;
     } else if (w) {
@@ -602,11 +676,48 @@ void RunState::finish() {
                            std::to_string(plan_->num_stages) + " stages did not run");
   }
   report_ = RunReport{data_};
+  if (channel_) {
+    // Done once observers have had the run's last event.
+    channel_->on_finished = [self = std::move(self_)] { self->complete(); };
+    RawEvent e;
+    e.kind = EventKind::kRunFinished;
+    e.t = EventHub::now_ns();
+    e.status = static_cast<std::uint8_t>(data.status);
+    if (!data.error.ok()) e.text = EventHub::keep_text(*channel_, data.error.message());
+    Worker* w = scheduler_.current();
+    emit(w ? static_cast<int>(w->index) : -1, e);
+    return;
+  }
   std::shared_ptr<RunState> self = std::move(self_);
+  complete();
+}
+
+void RunState::complete() {
   Scheduler& scheduler = scheduler_;
   done_.store(true, std::memory_order_release);
   done_.notify_all();
   scheduler.run_finished();
+}
+
+void RunState::emit(int worker, RawEvent event) {
+  event.run = channel_.get();
+  hub_->emit(worker, event);
+}
+
+void RunState::report(std::uint32_t stage, EventKind kind, std::string_view text, double value,
+                      std::int64_t step, std::uint8_t level) {
+  if (!channel_) return;
+  RawEvent e;
+  e.kind = kind;
+  e.t = EventHub::now_ns();
+  e.stage = stage;
+  e.attempt = data_->states[stage].attempts;
+  e.value = value;
+  e.b = step;
+  e.status = level;
+  if (!text.empty()) e.text = EventHub::keep_text(*channel_, std::string(text));
+  Worker* w = scheduler_.current();
+  emit(w ? static_cast<int>(w->index) : -1, e);
 }
 
 }  // namespace trainflow::detail

@@ -42,6 +42,7 @@ struct StageState {
 };
 
 struct StageTimes {
+  std::int64_t ready_ns = 0;  // when its last predecessor ended (0 for sources)
   std::int64_t start_ns = 0;
   std::int64_t end_ns = 0;
   std::int64_t cpu_ns = 0;
@@ -197,6 +198,11 @@ class RunState {
     return data_->states[stage].attempts;
   }
 
+  // Events for observers (no-ops for runs without observers). From the stage's own code.
+  void report(std::uint32_t stage, EventKind kind, std::string_view text, double value,
+              std::int64_t step, std::uint8_t level = 0);
+  bool observed() const noexcept { return channel_ != nullptr; }
+
   // Counts `count` resolved sinks; the last one ends the run (which may destroy this).
   void sinks_resolved(std::uint32_t count);
 
@@ -231,7 +237,11 @@ class RunState {
   void record_failure(std::uint32_t i, const Status& status, std::exception_ptr error,
                       bool own_message = false);
   void finish();
+  // Marks the run done; wakes waiters. The end of finish(), or for observed runs, after their
+  // kRunFinished event has been delivered.
+  void complete();
   std::int64_t now_ns() const noexcept;
+  void emit(int worker, RawEvent event);
 
   Scheduler& scheduler_;
   std::shared_ptr<const Plan> plan_;
@@ -254,6 +264,11 @@ class RunState {
   std::atomic<bool> done_{false};
   RunReport report_;                // final once done_
   std::shared_ptr<RunState> self_;  // keeps the run alive while it runs
+
+  // Observed runs only.
+  std::shared_ptr<RunChannel> channel_;
+  EventHub* hub_ = nullptr;
+  std::unique_ptr<std::uint32_t[]> failure_text_;  // per stage: RawEvent::text of its failure
 };
 
 }  // namespace trainflow::detail

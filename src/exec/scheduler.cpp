@@ -168,7 +168,17 @@ void Scheduler::help_until(Worker& w, const std::atomic<bool>& done) {
   }
 }
 
+EventHub& Scheduler::hub() {
+  std::lock_guard lock{hub_mutex_};
+  if (!hub_) hub_ = std::make_unique<EventHub>(num_workers());
+  return *hub_;
+}
+
 void Scheduler::stop() {
+  {
+    std::lock_guard lock{hub_mutex_};
+    hub_.reset();  // every observed run has ended, and its events are delivered
+  }
   stopping_.store(true, std::memory_order_seq_cst);
   epoch_.fetch_add(1, std::memory_order_seq_cst);
   epoch_.notify_all();

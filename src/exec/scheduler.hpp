@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "exec/event_hub.hpp"
 #include "exec/work_stealing_deque.hpp"
 #include "trainflow/exec/clock.hpp"
 #include "trainflow/exec/detail/job.hpp"
@@ -80,6 +81,9 @@ class Scheduler {
   Clock& clock() noexcept { return *clock_; }
   void set_clock(std::shared_ptr<Clock> clock) noexcept { clock_ = std::move(clock); }
 
+  // The event hub of observed runs, started by the first one.
+  EventHub& hub();
+
   // Bookkeeping of runs, so that the executor's destructor can wait for them.
   void run_started() noexcept { active_runs_.fetch_add(1, std::memory_order_relaxed); }
   void run_finished() noexcept {
@@ -113,6 +117,9 @@ class Scheduler {
   alignas(64) std::atomic<std::uint32_t> epoch_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<int> active_runs_{0};
+
+  std::mutex hub_mutex_;
+  std::unique_ptr<EventHub> hub_;
 };
 
 }  // namespace trainflow::detail

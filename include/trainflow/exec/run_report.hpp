@@ -60,7 +60,7 @@ struct StageRecord {
   // stages, whose work happens elsewhere.
   std::chrono::nanoseconds cpu{0};
   // From the moment the stage was ready (its inputs resolved) to its first attempt's start:
-  // time spent waiting for a worker or for resources (Timing::kFull only; else 0).
+  // time spent waiting for a worker or for resources (0 under Timing::kNone).
   std::chrono::nanoseconds queue_wait{0};
 };
 

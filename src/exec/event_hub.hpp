@@ -1,0 +1,123 @@
+// EventHub: carries a run's events from the threads that produce them to its observers (private to
+// trainflow; see trainflow/exec/observer.hpp for the contract).
+//
+// Producers never wait for observers. A worker appends to its own single-producer ring (a few
+// stores; no lock, no shared cache line); other threads, and a worker whose ring is full, append
+// to one shared list under a mutex, which is bounded: past kMaxBacklog undelivered events there,
+// new events are dropped and counted (kRunFinished never is).
+//
+// One delivery thread per hub drains the rings and the list about every millisecond while runs
+// are observed, and hands events over in time order. Order is exact for causally related events:
+// an event e read in drain pass k is delivered only after pass k + 1, together with every event
+// whose time is at most e's. Whatever happened before e was queued before e was, so by the end of
+// pass k + 1 it has been read; and it was timed no later than e (the steady clock is monotonic).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "trainflow/exec/observer.hpp"
+
+namespace trainflow::detail {
+
+struct Plan;
+
+// One observed run, shared by the run and the hub until its kRunFinished has been delivered.
+struct RunChannel {
+  std::shared_ptr<const Plan> plan;
+  std::string run_id;
+  std::vector<std::shared_ptr<Observer>> observers;
+  std::vector<bool> broken;  // observers that threw: they receive nothing more (hub thread only)
+  std::chrono::system_clock::time_point started_at{};
+  std::int64_t start_steady_ns = 0;
+  std::atomic<std::uint64_t> dropped{0};
+  // Called on the hub thread once kRunFinished has been delivered.
+  std::function<void()> on_finished;
+
+  // Texts carried by events (messages, metric names): an event holds an index + 1 into these.
+  std::mutex text_mutex;
+  std::deque<std::string> texts;
+};
+
+struct RawEvent {
+  RunChannel* run = nullptr;
+  std::int64_t t = 0;  // steady clock, ns since its epoch
+  std::int64_t a = 0;  // kStageStarted: queue wait; kStageRetry: backoff; finished: wall
+  std::int64_t b = 0;  // finished: cpu; kMetric: step
+  double value = 0;
+  std::uint32_t stage = UINT32_MAX;
+  std::uint32_t attempt = 0;
+  std::uint32_t text = 0;  // 0: none; else index + 1 into run->texts
+  std::uint32_t threads = 0;
+  std::int16_t worker = -1;
+  EventKind kind = EventKind::kRunStarted;
+  std::uint8_t status = 0;  // StageStatus, RunStatus or LogLevel, by kind
+};
+
+class EventHub {
+ public:
+  explicit EventHub(unsigned workers);
+  ~EventHub();  // delivers what is queued, then stops its thread
+  EventHub(const EventHub&) = delete;
+  EventHub& operator=(const EventHub&) = delete;
+
+  // Starts delivering to `channel`'s observers. Its events must be emitted after this.
+  void attach(std::shared_ptr<RunChannel> channel);
+
+  // Queues an event; `worker` is the calling thread's worker index, or -1 for any other thread.
+  // Cheap and lock-free on a worker; never blocks on an observer.
+  void emit(int worker, const RawEvent& event);
+
+  // Stores a text for an event of `channel`; returns what RawEvent::text takes.
+  static std::uint32_t keep_text(RunChannel& channel, std::string text);
+
+  static std::int64_t now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  static constexpr std::size_t kRingSize = 1 << 14;       // events per worker ring
+  static constexpr std::size_t kMaxBacklog = 1 << 20;     // events in the shared list
+
+ private:
+  struct alignas(64) Ring {
+    std::unique_ptr<RawEvent[]> slots = std::make_unique<RawEvent[]>(kRingSize);
+    alignas(64) std::atomic<std::uint64_t> head{0};  // written by the producer
+    alignas(64) std::atomic<std::uint64_t> tail{0};  // written by the hub thread
+  };
+
+  void push_shared(const RawEvent& event, bool urgent);
+  void main();
+  // Reads everything queued into pending_; returns the newest time read.
+  std::int64_t read_all();
+  void deliver(std::int64_t horizon);
+  void deliver_one(const RawEvent& event);
+
+  std::vector<std::unique_ptr<Ring>> rings_;
+
+  std::mutex mutex_;  // guards shared_, channels_, stop_, urgent_
+  std::condition_variable wake_;
+  std::vector<RawEvent> shared_;
+  std::vector<std::shared_ptr<RunChannel>> channels_;
+  bool stop_ = false;
+  bool urgent_ = false;
+
+  // Hub thread only.
+  std::vector<RawEvent> pending_;
+  std::vector<RawEvent> swap_;
+  std::int64_t horizon_ = INT64_MIN;  // the newest time read before the current pass
+
+  std::thread thread_;
+};
+
+}  // namespace trainflow::detail
