@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <mutex>
 #include <system_error>
@@ -24,7 +25,9 @@ constexpr std::int32_t kApplicationId = 0x54465253;
 
 constexpr std::string_view kRunning = "running";
 
-// Version 1. Timestamps of runs are Unix epoch ms; those of stages ms from the run's start.
+// Version 1; kMigrations bring it to kSchemaVersion (a new database is created as version 1
+// and migrated in the same transaction, so old and new databases end up with one schema).
+// Timestamps of runs are Unix epoch ms; those of stages ms from the run's start.
 // Digests and cache keys are 32 lowercase hex digits. metrics.value NULL means NaN (SQLite
 // stores NaN as NULL). metrics has no foreign key to stages: live per-epoch metrics may arrive
 // before their stage's row.
@@ -92,9 +95,28 @@ CREATE TABLE metrics (
 CREATE INDEX metrics_by_stage ON metrics (run_id, stage, name, step);
 )sql";
 
+// kMigrations[i] turns version i + 1 into version i + 2. Columns only ever added, nullable, so
+// rows written before read back with the new fields absent.
+constexpr const char* kMigrations[] = {
+    // 2: accounting. stages.threads..cost (NULL: not measured), runs.cost (the stages' sum).
+    R"sql(
+ALTER TABLE stages ADD COLUMN threads INTEGER;
+ALTER TABLE stages ADD COLUMN gpus INTEGER;
+ALTER TABLE stages ADD COLUMN peak_rss_growth_bytes INTEGER;
+ALTER TABLE stages ADD COLUMN bytes_read INTEGER;
+ALTER TABLE stages ADD COLUMN bytes_written INTEGER;
+ALTER TABLE stages ADD COLUMN gpu_ms INTEGER;
+ALTER TABLE stages ADD COLUMN gpu_memory_bytes INTEGER;
+ALTER TABLE stages ADD COLUMN cost REAL;
+ALTER TABLE runs ADD COLUMN cost REAL;
+)sql",
+};
+static_assert(std::size(kMigrations) + 1 == RunStore::kSchemaVersion,
+              "one migration per schema version after the first");
+
 constexpr const char* kRunColumns =
     "id, workflow, status, seed, started_ms, ended_ms, host, trainflow_version, compiler, "
-    "threads, manifest, error, failed_stage";
+    "threads, manifest, error, failed_stage, cost";
 
 // One prepared statement; finalised on destruction. Bind errors are kept and reported by step().
 class Statement {
@@ -131,6 +153,14 @@ class Statement {
     keep(std::isnan(value) ? sqlite3_bind_null(stmt_, i) : sqlite3_bind_double(stmt_, i, value));
   }
 
+  void bind_nullable_real(int i, const std::optional<double>& value) {
+    if (value) {
+      bind_real(i, *value);
+    } else {
+      keep(sqlite3_bind_null(stmt_, i));
+    }
+  }
+
   // Ready to run again with new bindings.
   void reset() noexcept {
     sqlite3_reset(stmt_);
@@ -155,6 +185,10 @@ class Statement {
   std::optional<std::int64_t> optional_int64(int i) const {
     if (sqlite3_column_type(stmt_, i) == SQLITE_NULL) return std::nullopt;
     return int64(i);
+  }
+  std::optional<double> optional_real(int i) const {
+    if (sqlite3_column_type(stmt_, i) == SQLITE_NULL) return std::nullopt;
+    return sqlite3_column_double(stmt_, i);
   }
   double real_or_nan(int i) const {
     if (sqlite3_column_type(stmt_, i) == SQLITE_NULL) {
@@ -241,6 +275,8 @@ class RunStore::Connection {
 
   Status begin_run(const RunInfo& run);
   Status record_stage(std::string_view run_id, const StoredStage& stage);
+  Status append_metrics(std::string_view run_id, std::span<const LiveMetric> metrics);
+  Status update_queue_waits(std::string_view run_id, std::span<const StageQueueWait> waits);
   Status finish_run(std::string_view run_id, const RunEnd& end);
   Status reopen_run(std::string_view run_id);
   Result<std::vector<RunSummary>> runs(std::size_t limit);
@@ -279,6 +315,13 @@ class RunStore::Connection {
   Result<std::int64_t> table_count() const;
   Status foreign_database() const;
   Status create_schema();
+  // Applies kMigrations from `version` on, and sets user_version. REQUIRES: in a write
+  // transaction.
+  Status migrate_from(std::int64_t version);
+  // Upgrades a database of an older schema version, in one transaction.
+  Status upgrade();
+  // Fails with kNotFound unless run `run_id` exists; `what` names the operation.
+  Status require_run(std::string_view run_id, std::string_view what) const;
 
   std::filesystem::path path_;
   RunStoreOptions options_;
@@ -398,10 +441,40 @@ Status RunStore::Connection::create_schema() {
     if (!tables) return std::move(tables).error();
     if (*tables != 0) return foreign_database();
     if (Status s = exec(kSchema, "creating the schema"); !s.ok()) return s;
-    const std::string pragmas = "PRAGMA application_id = " + std::to_string(kApplicationId) +
-                                "; PRAGMA user_version = " + std::to_string(kSchemaVersion);
-    return exec(pragmas.c_str(), "setting the schema version");
+    const std::string pragmas = "PRAGMA application_id = " + std::to_string(kApplicationId);
+    if (Status s = exec(pragmas.c_str(), "setting the application id"); !s.ok()) return s;
+    return migrate_from(1);
   });
+}
+
+Status RunStore::Connection::migrate_from(std::int64_t version) {
+  for (std::int64_t v = version; v < kSchemaVersion; ++v) {
+    const std::string what = "upgrading the schema from version " + std::to_string(v) + " to " +
+                             std::to_string(v + 1);
+    if (Status s = exec(kMigrations[v - 1], what); !s.ok()) return s;
+  }
+  const std::string pragma = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
+  return exec(pragma.c_str(), "setting the schema version");
+}
+
+Status RunStore::Connection::upgrade() {
+  return write("upgrading the schema", [&]() -> Status {
+    // Another process may have upgraded it since open() looked.
+    Result<std::int64_t> version = pragma_int("user_version");
+    if (!version) return std::move(version).error();
+    if (*version >= kSchemaVersion) return ok_status();
+    return migrate_from(*version);
+  });
+}
+
+Status RunStore::Connection::require_run(std::string_view run_id, std::string_view what) const {
+  Result<std::optional<std::string>> status = run_status(run_id);
+  if (!status) return std::move(status).error();
+  if (!status->has_value()) {
+    return not_found("run store '" + path_.string() + "': " + std::string(what) +
+                     ": no such run");
+  }
+  return ok_status();
 }
 
 Status RunStore::Connection::open() {
@@ -492,6 +565,14 @@ Status RunStore::Connection::open() {
     return s;
   }
   if (header->version == 0) return create_schema();
+  if (header->version < kSchemaVersion) {
+    if (Status s = upgrade(); !s.ok()) {
+      return Status(s.code(), s.message() + " (the database has schema version " +
+                                  std::to_string(header->version) + "; this trainflow upgrades "
+                                  "it to " + std::to_string(kSchemaVersion) +
+                                  " when it can write to it)");
+    }
+  }
   return ok_status();
 }
 
@@ -545,8 +626,10 @@ Status RunStore::Connection::record_stage(std::string_view run_id, const StoredS
     }
     Result<Statement> row = prepare(
         "INSERT INTO stages (run_id, name, type, status, attempts, wall_ms, cpu_ms, "
-        "queue_wait_ms, cache_outcome, cache_key, params, error, started_ms, ended_ms, worker) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        "queue_wait_ms, cache_outcome, cache_key, params, error, started_ms, ended_ms, worker, "
+        "threads, gpus, peak_rss_growth_bytes, bytes_read, bytes_written, gpu_ms, "
+        "gpu_memory_bytes, cost) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+        "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
         what);
     if (!row) return std::move(row).error();
     row->bind(1, run_id);
@@ -564,6 +647,15 @@ Status RunStore::Connection::record_stage(std::string_view run_id, const StoredS
     row->bind(13, stage.started_ms);
     row->bind(14, stage.ended_ms);
     row->bind(15, static_cast<std::int64_t>(stage.worker));
+    row->bind_nullable(16, stage.threads ? std::optional<std::int64_t>(*stage.threads)
+                                         : std::optional<std::int64_t>());
+    row->bind(17, static_cast<std::int64_t>(stage.gpus));
+    row->bind_nullable(18, stage.peak_rss_growth_bytes);
+    row->bind_nullable(19, stage.bytes_read);
+    row->bind_nullable(20, stage.bytes_written);
+    row->bind_nullable(21, stage.gpu_ms);
+    row->bind_nullable(22, stage.gpu_memory_bytes);
+    row->bind_nullable_real(23, stage.cost);
     if (Status s = done(*row, what); !s.ok()) {
       if (s.code() == StatusCode::kAlreadyExists) {
         return already_exists("run store '" + path_.string() + "': " + what +
@@ -610,6 +702,57 @@ Status RunStore::Connection::record_stage(std::string_view run_id, const StoredS
   });
 }
 
+Status RunStore::Connection::append_metrics(std::string_view run_id,
+                                            std::span<const LiveMetric> metrics) {
+  const std::string what = "append_metrics of run '" + std::string(run_id) + "'";
+  for (const LiveMetric& m : metrics) {
+    if (m.stage.empty()) {
+      return invalid_argument("run store: " + what + ": metric '" + m.metric.name +
+                              "' names no stage; every live metric belongs to one");
+    }
+  }
+  if (metrics.empty()) return ok_status();
+  return write(what, [&]() -> Status {
+    if (Status s = require_run(run_id, what); !s.ok()) return s;
+    Result<Statement> metric = prepare(
+        "INSERT INTO metrics (run_id, stage, name, step, value) VALUES (?1, ?2, ?3, ?4, ?5)", what);
+    if (!metric) return std::move(metric).error();
+    for (const LiveMetric& m : metrics) {
+      metric->reset();
+      metric->bind(1, run_id);
+      metric->bind(2, m.stage);
+      metric->bind(3, m.metric.name);
+      metric->bind_nullable(4, m.metric.step);
+      metric->bind_real(5, m.metric.value);
+      if (Status s = done(*metric, what + ", metric '" + m.metric.name + "' of stage '" +
+                                       m.stage + "'");
+          !s.ok()) {
+        return s;
+      }
+    }
+    return ok_status();
+  });
+}
+
+Status RunStore::Connection::update_queue_waits(std::string_view run_id,
+                                                std::span<const StageQueueWait> waits) {
+  const std::string what = "update_queue_waits of run '" + std::string(run_id) + "'";
+  return write(what, [&]() -> Status {
+    if (Status s = require_run(run_id, what); !s.ok()) return s;
+    Result<Statement> stmt =
+        prepare("UPDATE stages SET queue_wait_ms = ?3 WHERE run_id = ?1 AND name = ?2", what);
+    if (!stmt) return std::move(stmt).error();
+    for (const StageQueueWait& w : waits) {
+      stmt->reset();
+      stmt->bind(1, run_id);
+      stmt->bind(2, w.stage);
+      stmt->bind(3, w.queue_wait_ms);
+      if (Status s = done(*stmt, what + ", stage '" + w.stage + "'"); !s.ok()) return s;
+    }
+    return ok_status();
+  });
+}
+
 Status RunStore::Connection::finish_run(std::string_view run_id, const RunEnd& end) {
   const std::string what = "finish_run '" + std::string(run_id) + "'";
   if (end.status.empty() || end.status == kRunning) {
@@ -627,7 +770,8 @@ Status RunStore::Connection::finish_run(std::string_view run_id, const RunEnd& e
                                  ": the run has finished already (status '" + **status + "')");
     }
     Result<Statement> stmt = prepare(
-        "UPDATE runs SET status = ?2, ended_ms = ?3, error = ?4, failed_stage = ?5 WHERE id = ?1",
+        "UPDATE runs SET status = ?2, ended_ms = ?3, error = ?4, failed_stage = ?5, "
+        "cost = (SELECT sum(cost) FROM stages WHERE run_id = ?1) WHERE id = ?1",
         what);
     if (!stmt) return std::move(stmt).error();
     stmt->bind(1, run_id);
@@ -652,11 +796,11 @@ Status RunStore::Connection::reopen_run(std::string_view run_id) {
                                  ": the run succeeded; there is nothing to resume");
     }
     for (const char* sql :
-         {"DELETE FROM metrics WHERE run_id = ?1 AND stage IN (SELECT name FROM stages WHERE "
-          "run_id = ?1 AND status <> 'succeeded')",
+         {"DELETE FROM metrics WHERE run_id = ?1 AND stage NOT IN (SELECT name FROM stages "
+          "WHERE run_id = ?1 AND status = 'succeeded')",
           "DELETE FROM stages WHERE run_id = ?1 AND status <> 'succeeded'",
-          "UPDATE runs SET status = 'running', ended_ms = NULL, error = '', failed_stage = '' "
-          "WHERE id = ?1"}) {
+          "UPDATE runs SET status = 'running', ended_ms = NULL, error = '', failed_stage = '', "
+          "cost = NULL WHERE id = ?1"}) {
       Result<Statement> stmt = prepare(sql, what);
       if (!stmt) return std::move(stmt).error();
       stmt->bind(1, run_id);
@@ -684,6 +828,7 @@ RunSummary run_summary(const Statement& stmt) {
   r.info.manifest_json = stmt.text(10);
   r.error = stmt.text(11);
   r.failed_stage = stmt.text(12);
+  r.cost = stmt.optional_real(13);
   return r;
 }
 
@@ -719,8 +864,9 @@ Result<RunDetails> RunStore::Connection::load_run(std::string_view id) const {
 
   Result<Statement> stages = prepare(
       "SELECT name, type, status, attempts, wall_ms, cpu_ms, queue_wait_ms, cache_outcome, "
-      "cache_key, params, error, started_ms, ended_ms, worker FROM stages WHERE run_id = ?1 "
-      "ORDER BY rowid",
+      "cache_key, params, error, started_ms, ended_ms, worker, threads, gpus, "
+      "peak_rss_growth_bytes, bytes_read, bytes_written, gpu_ms, gpu_memory_bytes, cost "
+      "FROM stages WHERE run_id = ?1 ORDER BY rowid",
       what);
   if (!stages) return std::move(stages).error();
   stages->bind(1, id);
@@ -748,6 +894,16 @@ Result<RunDetails> RunStore::Connection::load_run(std::string_view id) const {
     st.started_ms = stages->int64(11);
     st.ended_ms = stages->int64(12);
     st.worker = static_cast<unsigned>(stages->int64(13));
+    if (const std::optional<std::int64_t> threads = stages->optional_int64(14)) {
+      st.threads = static_cast<unsigned>(*threads);
+    }
+    st.gpus = static_cast<unsigned>(stages->int64(15));  // NULL (version 1 rows) reads as 0
+    st.peak_rss_growth_bytes = stages->optional_int64(16);
+    st.bytes_read = stages->optional_int64(17);
+    st.bytes_written = stages->optional_int64(18);
+    st.gpu_ms = stages->optional_int64(19);
+    st.gpu_memory_bytes = stages->optional_int64(20);
+    st.cost = stages->optional_real(21);
     index.emplace(st.name, details.stages.size());
     details.stages.push_back(std::move(st));
   }
@@ -956,6 +1112,17 @@ Status RunStore::begin_run(const RunInfo& run) {
 Status RunStore::record_stage(std::string_view run_id, const StoredStage& stage) {
   std::lock_guard lock(connection_->mutex());
   return connection_->record_stage(run_id, stage);
+}
+
+Status RunStore::append_metrics(std::string_view run_id, std::span<const LiveMetric> metrics) {
+  std::lock_guard lock(connection_->mutex());
+  return connection_->append_metrics(run_id, metrics);
+}
+
+Status RunStore::update_queue_waits(std::string_view run_id,
+                                    std::span<const StageQueueWait> waits) {
+  std::lock_guard lock(connection_->mutex());
+  return connection_->update_queue_waits(run_id, waits);
 }
 
 Status RunStore::finish_run(std::string_view run_id, const RunEnd& end) {

@@ -114,7 +114,9 @@ TEST(RunStoreTest, RefusesASchemaNewerThanItUnderstands) {
   const Result<RunStore> store = open_store(dir);
   ASSERT_FALSE(store.has_value());
   EXPECT_EQ(store.error().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(store.error().message().find("schema version 2 is newer"), std::string::npos)
+  EXPECT_NE(store.error().message().find(
+                "schema version " + std::to_string(RunStore::kSchemaVersion + 1) + " is newer"),
+            std::string::npos)
       << store.error().message();
 }
 
@@ -271,6 +273,219 @@ TEST(RunStoreTest, ReopenKeepsSucceededStagesAndForgetsTheRest) {
   EXPECT_EQ(again.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(again.message().find("nothing to resume"), std::string::npos) << again.message();
   EXPECT_EQ(store->reopen_run("nope").code(), StatusCode::kNotFound);
+}
+
+TEST(RunStoreTest, RoundTripsAccountingAndSumsTheRunsCost) {
+  TempDir dir;
+  Result<RunStore> store = open_store(dir);
+  ASSERT_TRUE(store.has_value());
+  ASSERT_TRUE(store->begin_run(make_run("r1", 1000)).ok());
+  StoredStage cpu = make_stage("cpu", 1'800'000);  // half an hour
+  cpu.threads = 4;
+  cpu.peak_rss_growth_bytes = 123'456'789;
+  cpu.bytes_read = 1'000'000;
+  cpu.bytes_written = std::int64_t{5} << 32;  // more than 32 bits
+  cpu.cost = 0.5 * 4 * 0.04;                  // 0.08
+  StoredStage gpu = make_stage("gpu", 3'600'000);
+  gpu.threads = 2;
+  gpu.gpus = 1;
+  gpu.gpu_ms = 3'600'000;
+  gpu.gpu_memory_bytes = std::int64_t{8} << 30;
+  gpu.cost = 1.0 * (2 * 0.04 + 1 * 2.5);  // 2.58
+  const StoredStage unpriced = make_stage("unpriced");
+  ASSERT_TRUE(store->record_stage("r1", cpu).ok());
+  ASSERT_TRUE(store->record_stage("r1", gpu).ok());
+  ASSERT_TRUE(store->record_stage("r1", unpriced).ok());
+  EXPECT_FALSE(store->run("r1")->summary.cost.has_value());  // set when the run finishes
+  ASSERT_TRUE(store->finish_run("r1", {.status = "succeeded", .ended_ms = 2000}).ok());
+
+  const Result<RunDetails> back = store->run("r1");
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  ASSERT_EQ(back->stages.size(), 3u);
+  EXPECT_EQ(back->stages[0], cpu);
+  EXPECT_EQ(back->stages[1], gpu);
+  EXPECT_EQ(back->stages[2], unpriced);
+  EXPECT_FALSE(back->stages[0].gpu_ms.has_value());
+  EXPECT_FALSE(back->stages[2].threads.has_value());
+  ASSERT_TRUE(back->summary.cost.has_value());
+  EXPECT_NEAR(*back->summary.cost, 0.08 + 2.58, 1e-12);
+  const Result<std::vector<RunSummary>> runs = store->runs();
+  ASSERT_TRUE(runs.has_value());
+  ASSERT_TRUE((*runs)[0].cost.has_value());
+  EXPECT_NEAR(*(*runs)[0].cost, 2.66, 1e-12);
+
+  // A run none of whose stages has a cost has none.
+  ASSERT_TRUE(store->begin_run(make_run("r2", 3000)).ok());
+  ASSERT_TRUE(store->record_stage("r2", unpriced).ok());
+  ASSERT_TRUE(store->finish_run("r2", {.status = "succeeded", .ended_ms = 4000}).ok());
+  EXPECT_FALSE(store->run("r2")->summary.cost.has_value());
+}
+
+TEST(RunStoreTest, UpgradesAVersion1DatabaseAndKeepsItsRuns) {
+  TempDir dir;
+  {
+    // The version 1 schema, as trainflow 0.1 created it.
+    RawConnection raw(dir / "runs.db");
+    ASSERT_EQ(raw.exec(R"sql(
+CREATE TABLE runs (id TEXT PRIMARY KEY NOT NULL, workflow TEXT NOT NULL, status TEXT NOT NULL,
+  seed INTEGER NOT NULL, started_ms INTEGER NOT NULL, ended_ms INTEGER, host TEXT NOT NULL,
+  trainflow_version TEXT NOT NULL, compiler TEXT NOT NULL, threads INTEGER NOT NULL,
+  manifest TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', failed_stage TEXT NOT NULL DEFAULT '');
+CREATE INDEX runs_by_start ON runs (started_ms);
+CREATE INDEX runs_by_workflow ON runs (workflow, status, started_ms);
+CREATE TABLE stages (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  name TEXT NOT NULL, type TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
+  wall_ms INTEGER NOT NULL, cpu_ms INTEGER NOT NULL, queue_wait_ms INTEGER,
+  cache_outcome TEXT NOT NULL, cache_key TEXT, params TEXT NOT NULL, error TEXT NOT NULL,
+  started_ms INTEGER NOT NULL, ended_ms INTEGER NOT NULL, worker INTEGER NOT NULL,
+  PRIMARY KEY (run_id, name));
+CREATE INDEX stages_by_cache_key ON stages (cache_key);
+CREATE TABLE stage_outputs (run_id TEXT NOT NULL, stage TEXT NOT NULL, port TEXT NOT NULL,
+  digest TEXT NOT NULL, PRIMARY KEY (run_id, stage, port),
+  FOREIGN KEY (run_id, stage) REFERENCES stages (run_id, name) ON DELETE CASCADE);
+CREATE INDEX stage_outputs_by_digest ON stage_outputs (digest);
+CREATE TABLE params (run_id TEXT NOT NULL, stage TEXT NOT NULL, name TEXT NOT NULL,
+  value TEXT NOT NULL, PRIMARY KEY (run_id, stage, name),
+  FOREIGN KEY (run_id, stage) REFERENCES stages (run_id, name) ON DELETE CASCADE);
+CREATE TABLE metrics (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  stage TEXT NOT NULL, name TEXT NOT NULL, step INTEGER, value REAL);
+CREATE INDEX metrics_by_stage ON metrics (run_id, stage, name, step);
+INSERT INTO runs VALUES ('old', 'churn', 'succeeded', 7, 1000, 2000, 'h', '0.1.0', 'g++', 2,
+  '{}', '', '');
+INSERT INTO stages VALUES ('old', 'train', 'logistic_regression', 'succeeded', 1, 250, 240, 3,
+  'stored', NULL, '{}', '', 5, 255, 1);
+INSERT INTO params VALUES ('old', 'train', 'l2', '0.5');
+INSERT INTO metrics VALUES ('old', 'train', 'auc', NULL, 0.75);
+PRAGMA application_id = 1413894739;
+PRAGMA user_version = 1;
+)sql"),
+              SQLITE_OK);
+  }
+  {
+    Result<RunStore> store = open_store(dir);
+    ASSERT_TRUE(store.has_value()) << store.error().message();
+    const Result<RunDetails> old = store->run("old");
+    ASSERT_TRUE(old.has_value()) << old.error().message();
+    EXPECT_EQ(old->summary.status, "succeeded");
+    EXPECT_EQ(old->summary.info.seed, 7u);
+    EXPECT_FALSE(old->summary.cost.has_value());
+    ASSERT_EQ(old->stages.size(), 1u);
+    const StoredStage& train = old->stages[0];
+    EXPECT_EQ(train.wall_ms, 250);
+    EXPECT_EQ(train.queue_wait_ms, 3);
+    EXPECT_EQ(train.params, (std::vector<StageParam>{{"l2", "0.5"}}));
+    EXPECT_EQ(train.metrics, (std::vector<StageMetric>{{"auc", 0.75}}));
+    EXPECT_FALSE(train.threads.has_value());
+    EXPECT_EQ(train.gpus, 0u);
+    EXPECT_FALSE(train.bytes_written.has_value());
+    EXPECT_FALSE(train.cost.has_value());
+    // Its durations still feed the scheduler.
+    const auto durations = store->stage_durations("churn");
+    ASSERT_TRUE(durations.has_value());
+    EXPECT_EQ(durations->at("train"), 250.0);
+
+    // New runs record the new columns.
+    ASSERT_TRUE(store->begin_run(make_run("new", 3000)).ok());
+    StoredStage stage = make_stage("train", 3'600'000);
+    stage.threads = 3;
+    stage.cost = 0.12;
+    ASSERT_TRUE(store->record_stage("new", stage).ok());
+    ASSERT_TRUE(store->finish_run("new", {.status = "succeeded", .ended_ms = 4000}).ok());
+    EXPECT_EQ(store->run("new")->stages.at(0), stage);
+    EXPECT_EQ(store->run("new")->summary.cost, 0.12);
+    EXPECT_TRUE(store->integrity_check().ok());
+  }
+  RawConnection raw(dir / "runs.db");
+  EXPECT_EQ(raw.exec("SELECT threads, gpus, peak_rss_growth_bytes, bytes_read, bytes_written, "
+                     "gpu_ms, gpu_memory_bytes, cost FROM stages; SELECT cost FROM runs"),
+            SQLITE_OK);
+  // Opening it again finds it current (a second upgrade would fail: the columns exist).
+  EXPECT_TRUE(open_store(dir).has_value());
+}
+
+TEST(RunStoreTest, AppendsLiveMetricsInOrderAndShowsThemWithTheirStage) {
+  TempDir dir;
+  Result<RunStore> store = open_store(dir);
+  ASSERT_TRUE(store.has_value());
+  ASSERT_TRUE(store->begin_run(make_run("r1", 1000)).ok());
+  const std::vector<LiveMetric> first = {{"train", {"loss", 0.9, 0}},
+                                         {"train", {"val_score", 0.5, 0}},
+                                         {"train", {"loss", 0.7, 1}}};
+  ASSERT_TRUE(store->append_metrics("r1", first).ok());
+  const std::vector<LiveMetric> second = {
+      {"train", {"loss", std::numeric_limits<double>::quiet_NaN(), 2}},
+      {"other", {"loss", 1.0, 0}}};
+  ASSERT_TRUE(store->append_metrics("r1", second).ok());
+  ASSERT_TRUE(store->append_metrics("r1", {}).ok());
+  // Not shown before the stage is recorded.
+  EXPECT_TRUE(store->run("r1")->stages.empty());
+  StoredStage train = make_stage("train");
+  train.metrics = {{"accuracy", 0.8}};
+  ASSERT_TRUE(store->record_stage("r1", train).ok());
+  const Result<RunDetails> run = store->run("r1");
+  ASSERT_TRUE(run.has_value());
+  ASSERT_EQ(run->stages.size(), 1u);
+  const std::vector<StageMetric>& m = run->stages[0].metrics;
+  ASSERT_EQ(m.size(), 5u);
+  EXPECT_EQ(m[0], (StageMetric{"loss", 0.9, 0}));
+  EXPECT_EQ(m[1], (StageMetric{"val_score", 0.5, 0}));
+  EXPECT_EQ(m[2], (StageMetric{"loss", 0.7, 1}));
+  EXPECT_EQ(m[3].name, "loss");
+  EXPECT_TRUE(std::isnan(m[3].value));
+  EXPECT_EQ(m[3].step, 2);
+  EXPECT_EQ(m[4], (StageMetric{"accuracy", 0.8}));
+
+  EXPECT_EQ(store->append_metrics("nope", first).code(), StatusCode::kNotFound);
+  const std::vector<LiveMetric> unnamed = {{"train", {"loss", 0.1, 3}}, {"", {"loss", 1, 0}}};
+  const Status bad = store->append_metrics("r1", unnamed);
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("names no stage"), std::string::npos) << bad.message();
+  EXPECT_EQ(store->run("r1")->stages[0].metrics.size(), 5u);  // nothing of it stored
+}
+
+TEST(RunStoreTest, ReopenForgetsLiveMetricsOfStagesToRedoAndTheCost) {
+  TempDir dir;
+  Result<RunStore> store = open_store(dir);
+  ASSERT_TRUE(store.has_value());
+  ASSERT_TRUE(store->begin_run(make_run("r1", 1000)).ok());
+  StoredStage done = make_stage("done");
+  done.cost = 1.5;
+  done.metrics.clear();
+  ASSERT_TRUE(store->record_stage("r1", done).ok());
+  const std::vector<LiveMetric> live = {{"done", {"loss", 0.5, 0}},
+                                        {"killed", {"loss", 0.9, 0}}};
+  ASSERT_TRUE(store->append_metrics("r1", live).ok());
+  ASSERT_TRUE(store->finish_run("r1", {.status = "failed", .ended_ms = 2000}).ok());
+  EXPECT_EQ(store->run("r1")->summary.cost, 1.5);
+
+  ASSERT_TRUE(store->reopen_run("r1").ok());
+  EXPECT_FALSE(store->run("r1")->summary.cost.has_value());
+  // The stage that never got recorded runs again: only its new metrics show.
+  const std::vector<LiveMetric> rerun = {{"killed", {"loss", 0.8, 0}}};
+  ASSERT_TRUE(store->append_metrics("r1", rerun).ok());
+  ASSERT_TRUE(store->record_stage("r1", make_stage("killed")).ok());
+  const Result<RunDetails> run = store->run("r1");
+  ASSERT_TRUE(run.has_value());
+  ASSERT_EQ(run->stages.size(), 2u);
+  EXPECT_EQ(run->stages[0].metrics, (std::vector<StageMetric>{{"loss", 0.5, 0}}));
+  EXPECT_EQ(run->stages[1].metrics,
+            (std::vector<StageMetric>{{"loss", 0.8, 0}, {"rows", 100}}));
+}
+
+TEST(RunStoreTest, UpdatesQueueWaitsOfRecordedStages) {
+  TempDir dir;
+  Result<RunStore> store = open_store(dir);
+  ASSERT_TRUE(store.has_value());
+  ASSERT_TRUE(store->begin_run(make_run("r1", 1000)).ok());
+  ASSERT_TRUE(store->record_stage("r1", make_stage("a")).ok());
+  ASSERT_TRUE(store->record_stage("r1", make_stage("b")).ok());
+  const std::vector<StageQueueWait> waits = {{"a", 12}, {"not recorded", 5}};
+  ASSERT_TRUE(store->update_queue_waits("r1", waits).ok());
+  const Result<RunDetails> run = store->run("r1");
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->stages[0].queue_wait_ms, 12);
+  EXPECT_FALSE(run->stages[1].queue_wait_ms.has_value());
+  EXPECT_EQ(store->update_queue_waits("nope", waits).code(), StatusCode::kNotFound);
 }
 
 TEST(RunStoreTest, ListsRunsNewestFirst) {

@@ -1,7 +1,8 @@
 // RunStore: the history of runs in an SQLite database (`<workdir>/runs.db`): each run's
-// settings and outcome, and per stage its status, times, cache key, parameters, output digests
-// and metrics. `trainflow runs`, `show` and `diff` read it; the scheduler reads the median
-// duration of each stage from it.
+// settings, outcome and cost, and per stage its status, times, resource use (threads, memory,
+// bytes read and written, GPU time), cost, cache key, parameters, output digests and metrics —
+// the final ones and the live per-step ones reported while it ran. `trainflow runs`, `show` and
+// `diff` read it; the scheduler reads the median duration of each stage from it.
 //
 // Durability: the database runs in WAL mode with synchronous=FULL, so a call that returned ok
 // has reached the disk. record_stage() writes a stage and everything about it in one
@@ -25,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +66,9 @@ struct RunSummary {
   std::optional<std::int64_t> ended_ms{};  // Unix epoch ms; absent while running
   std::string error{};                     // empty unless the run failed or was cancelled
   std::string failed_stage{};              // the stage whose failure is `error`, if any
+  // The sum of its stages' cost estimates (StoredStage::cost), set by finish_run(); absent
+  // while running, when no stage has one, and for runs recorded before schema version 2.
+  std::optional<double> cost{};
 };
 
 // How a run ended, for finish_run().
@@ -98,7 +103,8 @@ struct StageOutput {
 };
 
 // Everything recorded about one stage of a run. Times are milliseconds; started_ms/ended_ms
-// are measured from the run's start (as in StageRecord).
+// are measured from the run's start (as in StageRecord). The accounting fields after `metrics`
+// are optional: absent when not measured, and for stages recorded before schema version 2.
 struct StoredStage {
   std::string name;  // the graph stage's name; unique within a run
   std::string type{};
@@ -117,7 +123,38 @@ struct StoredStage {
   std::vector<StageParam> params{};    // unique names; read back sorted by name
   std::vector<StageOutput> outputs{};  // unique ports; read back sorted by port
   std::vector<StageMetric> metrics{};  // read back in the order written
+
+  // Accounting (what the stage cost; see docs/design.md, "Run store").
+  std::optional<unsigned> threads{};  // cores granted (the largest grant it ran with)
+  unsigned gpus = 0;                  // GPUs held; 0 for CPU stages
+  // How far the stage raised the process's peak resident set (VmHWM), in bytes. Process-wide,
+  // so approximate when stages run concurrently; 0 when the peak was already higher.
+  std::optional<std::int64_t> peak_rss_growth_bytes{};
+  // Bytes the stage's thread read and wrote through system calls (files, pipes, sockets;
+  // /proc/thread-self/io rchar and wchar), helper threads of its kernels not counted; absent
+  // for asynchronous stages.
+  std::optional<std::int64_t> bytes_read{};
+  std::optional<std::int64_t> bytes_written{};
+  // GPU time held (wall time x gpus) and GPU memory reserved, in ms and bytes; absent (SQL
+  // NULL) for CPU stages.
+  std::optional<std::int64_t> gpu_ms{};
+  std::optional<std::int64_t> gpu_memory_bytes{};
+  // Estimated cost in the rates' currency: wall hours x (threads x core-hour rate + gpus x
+  // GPU-hour rate). Absent when no rates were given.
+  std::optional<double> cost{};
   friend bool operator==(const StoredStage&, const StoredStage&) = default;
+};
+
+// A metric a stage reported while it ran (StageContext::report_metric), for append_metrics().
+struct LiveMetric {
+  std::string stage;  // the graph stage's name
+  StageMetric metric;
+};
+
+// The time a stage waited from ready to started, for update_queue_waits().
+struct StageQueueWait {
+  std::string stage;
+  std::int64_t queue_wait_ms = 0;
 };
 
 // A run with everything recorded about its stages.
@@ -180,8 +217,10 @@ class RunStore {
   RunStore& operator=(RunStore&&) noexcept;
   ~RunStore();  // closes the connection
 
-  // The schema version this trainflow writes (PRAGMA user_version).
-  static constexpr int kSchemaVersion = 1;
+  // The schema version this trainflow writes (PRAGMA user_version). open() upgrades a database
+  // of an older version in place, in one transaction (version 2 added the accounting columns);
+  // older trainflows then refuse it.
+  static constexpr int kSchemaVersion = 2;
 
   // Records a new run with status "running". kInvalidArgument for an empty id; kAlreadyExists
   // when the id is taken; kUnavailable when another writer held the database longer than the
@@ -196,16 +235,26 @@ class RunStore {
   // params (or outputs) share a name; kInvalidArgument for an empty stage name.
   Status record_stage(std::string_view run_id, const StoredStage& stage);
 
-  // Sets the run's status, end time, error and failed stage. kNotFound when the run does not
-  // exist; kFailedPrecondition when it has already finished; kInvalidArgument when
-  // `end.status` is empty or "running".
+  // Appends metrics reported while stages ran, in one transaction, after those already stored
+  // (a stage's row need not exist yet; its metrics show once it is recorded). kNotFound when the
+  // run does not exist; kInvalidArgument when a stage name is empty (nothing is stored then).
+  Status append_metrics(std::string_view run_id, std::span<const LiveMetric> metrics);
+
+  // Sets the queue wait of recorded stages of run `run_id`, in one transaction; names not
+  // recorded are ignored. For stages recorded before their wait was known. kNotFound when the
+  // run does not exist.
+  Status update_queue_waits(std::string_view run_id, std::span<const StageQueueWait> waits);
+
+  // Sets the run's status, end time, error and failed stage, and its cost to the sum of its
+  // stages' (RunSummary::cost). kNotFound when the run does not exist; kFailedPrecondition
+  // when it has already finished; kInvalidArgument when `end.status` is empty or "running".
   Status finish_run(std::string_view run_id, const RunEnd& end);
 
   // Makes a run that ended without succeeding (failed, cancelled) or whose process died
   // ("running") ready to be finished again by a resume, in one transaction: its status becomes
-  // "running" (end, error and failed stage cleared) and the stages recorded with any status but
-  // "succeeded" are deleted with their params, outputs and metrics, so that the resume records
-  // them afresh; succeeded stages stay. kNotFound for an unknown run; kFailedPrecondition for a
+  // "running" (end, error, failed stage and cost cleared) and the stages recorded with any
+  // status but "succeeded" are deleted with their params, outputs and metrics (live metrics of
+  // stages never recorded too), so that the resume records them afresh; succeeded stages stay. kNotFound for an unknown run; kFailedPrecondition for a
   // run that succeeded (there is nothing to resume).
   Status reopen_run(std::string_view run_id);
 
