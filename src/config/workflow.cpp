@@ -260,21 +260,139 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(ms)));
 }
 
-void read_resources(Walk& walk, const Entry& e, std::string_view where, Resources& out) {
-  static const std::vector<std::string> kKeys = {"threads", "memory_mb", "gpus"};
+// "512MiB", "2 GiB", "1.5GB", "800" (MiB): a size in MiB, rounded up; std::nullopt when it is
+// not one or not in [0, 2^40] MiB.
+std::optional<std::uint64_t> parse_memory_mb(std::string_view s) {
+  struct Unit {
+    std::string_view suffix;
+    double mib;
+  };
+  static constexpr Unit kUnits[] = {{"KiB", 1.0 / 1024}, {"MiB", 1},         {"GiB", 1024},
+                                    {"TiB", 1024 * 1024}, {"KB", 1e3 / 1048576.0},
+                                    {"MB", 1e6 / 1048576.0}, {"GB", 1e9 / 1048576.0},
+                                    {"TB", 1e12 / 1048576.0}};
+  double scale = 1;
+  for (const Unit& u : kUnits) {
+    if (s.size() > u.suffix.size() && s.ends_with(u.suffix)) {
+      scale = u.mib;
+      s.remove_suffix(u.suffix.size());
+      break;
+    }
+  }
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  double v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || !std::isfinite(v) || v < 0) {
+    return std::nullopt;
+  }
+  const double mib = std::ceil(v * scale - 1e-9);
+  if (mib > static_cast<double>(std::int64_t{1} << 40)) return std::nullopt;
+  return static_cast<std::uint64_t>(std::max(0.0, mib));
+}
+
+// Where a `resources` mapping set its keys, for messages about how they combine.
+struct ResourcePositions {
+  std::optional<Pos> threads;
+  std::optional<Pos> max_threads;
+};
+
+void read_resources(Walk& walk, const Entry& e, std::string_view where, Resources& out,
+                    ResourcePositions* positions = nullptr) {
+  static const std::vector<std::string> kKeys = {"threads",    "max_threads", "memory",
+                                                 "memory_mb",  "gpus",        "gpu_memory",
+                                                 "gpu_memory_mb"};
   const std::string what = std::string(where) + " resources";
+  std::optional<std::string> memory_key;  // memory or memory_mb, whichever came first
+  std::optional<std::string> gpu_memory_key;
+  const auto read_memory = [&](const Entry& r, std::optional<std::string>& seen,
+                               std::uint64_t& field) {
+    if (seen) {
+      walk.errors().add(r.pos, what + ": '" + r.key + "' and '" + *seen +
+                                   "' both give the same size; keep one");
+      return;
+    }
+    seen = r.key;
+    if (r.key.ends_with("_mb")) {
+      if (auto v = read_int(walk, r, what + "." + r.key, 0, std::int64_t{1} << 40)) {
+        field = static_cast<std::uint64_t>(*v);
+      }
+      return;
+    }
+    std::optional<std::uint64_t> mb;
+    if (r.value.IsScalar()) mb = parse_memory_mb(r.value.Scalar());
+    if (mb) {
+      field = *mb;
+    } else {
+      walk.errors().add(r.value_pos, what + "." + r.key +
+                                         " must be a size such as 512MiB, 2GiB or 1.5GB (KiB, "
+                                         "MiB, GiB, TiB, KB, MB, GB, TB; a plain number is MiB) "
+                                         "up to 1024 TiB, got " +
+                                         (r.value.IsScalar() ? "'" + r.value.Scalar() + "'"
+                                                             : std::string(kind_of(r.value))));
+    }
+  };
   for (const Entry& r : entries(walk, e.value, e.value_pos, what)) {
     if (r.key == "threads") {
-      if (auto v = read_int(walk, r, what + ".threads", 1, 1024))
+      if (auto v = read_int(walk, r, what + ".threads", 1, 1024)) {
         out.threads = static_cast<unsigned>(*v);
-    } else if (r.key == "memory_mb") {
-      if (auto v = read_int(walk, r, what + ".memory_mb", 0, std::int64_t{1} << 40)) {
-        out.memory_mb = static_cast<std::uint64_t>(*v);
+        if (positions) positions->threads = r.pos;
       }
+    } else if (r.key == "max_threads") {
+      if (auto v = read_int(walk, r, what + ".max_threads", 0, 1024)) {
+        out.max_threads = static_cast<unsigned>(*v);
+        if (positions) positions->max_threads = r.pos;
+      }
+    } else if (r.key == "memory" || r.key == "memory_mb") {
+      read_memory(r, memory_key, out.memory_mb);
+    } else if (r.key == "gpu_memory" || r.key == "gpu_memory_mb") {
+      read_memory(r, gpu_memory_key, out.gpu_memory_mb);
     } else if (r.key == "gpus") {
       if (auto v = read_int(walk, r, what + ".gpus", 0, 64)) out.gpus = static_cast<unsigned>(*v);
     } else {
       unknown_key(walk, r, what, kKeys);
+    }
+  }
+}
+
+// A growing grant must start at or below its ceiling: reports threads > max_threads (when
+// max_threads is set) at the key the stage (or workflow) set itself.
+void check_grant(Walk& walk, const Resources& r, const ResourcePositions& set, Pos fallback,
+                 std::string_view where) {
+  if (r.max_threads == 0 || r.max_threads >= r.threads) return;
+  const Pos at = set.max_threads ? *set.max_threads : set.threads ? *set.threads : fallback;
+  walk.errors().add(at, std::string(where) + "resources.max_threads (" +
+                            std::to_string(r.max_threads) + ") is less than threads (" +
+                            std::to_string(r.threads) +
+                            "): the grant starts at threads and grows up to max_threads; raise "
+                            "max_threads, or lower threads");
+}
+
+// `cost: {core_hour: 0.04, gpu_hour: 2.5}`.
+void read_cost(Walk& walk, const Entry& e, CostRates& out) {
+  static const std::vector<std::string> kKeys = {"core_hour", "gpu_hour"};
+  for (const Entry& r : entries(walk, e.value, e.value_pos, "cost")) {
+    double* field = r.key == "core_hour" ? &out.core_hour
+                    : r.key == "gpu_hour" ? &out.gpu_hour
+                                          : nullptr;
+    if (!field) {
+      unknown_key(walk, r, "cost", kKeys);
+      continue;
+    }
+    double v = -1;
+    if (r.value.IsScalar()) {
+      const std::string& text = r.value.Scalar();
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      if (ec != std::errc{} || end != text.data() + text.size()) v = -1;
+    }
+    if (std::isfinite(v) && v >= 0) {
+      *field = v;
+    } else {
+      walk.errors().add(r.value_pos, "cost." + r.key +
+                                         " must be a finite number >= 0 (a price per " +
+                                         (r.key == "core_hour" ? "core" : "GPU") +
+                                         " and hour), got " +
+                                         (r.value.IsScalar() ? "'" + r.value.Scalar() + "'"
+                                                             : std::string(kind_of(r.value))));
     }
   }
 }
@@ -712,8 +830,24 @@ StageDecl read_stage(Walk& walk, const StageRegistry& registry, const Entry& sta
                                                                : std::string(kind_of(e->value))));
     }
   }
-  if (const Entry* e = find("resources"))
-    read_resources(walk, *e, "stage '" + stage.key + "'", decl.settings.resources);
+  ResourcePositions set;
+  if (const Entry* e = find("resources")) {
+    read_resources(walk, *e, "stage '" + stage.key + "'", decl.settings.resources, &set);
+  }
+  if (decl.type && decl.type->numerics_depend_on_threads &&
+      decl.settings.resources.max_threads != 0) {
+    if (set.max_threads) {
+      walk.errors().add(*set.max_threads,
+                        typed + "resources.max_threads: the results of " + decl.type->name +
+                            " depend on its thread count, so its grant cannot grow while it "
+                            "runs; remove max_threads (threads fixes its grant)");
+    }
+    decl.settings.resources.max_threads = 0;  // a workflow-wide default skips it
+  }
+  // A default that does not fit is reported once, at the workflow's resources.
+  if (set.threads || set.max_threads) {
+    check_grant(walk, decl.settings.resources, set, stage.pos, typed);
+  }
   if (const Entry* e = find("cache")) {
     if (auto v = read_bool(walk, *e, where + "cache")) decl.settings.cache = *v;
   }
@@ -1151,7 +1285,12 @@ class Loader {
         errors_.add(d.pos, where + spec.error().message());
         return;
       }
-      spec->threads = d.settings.resources.threads;
+      const Resources& r = d.settings.resources;
+      spec->threads = r.threads;
+      spec->resources = {.max_threads = r.max_threads,
+                         .memory_bytes = r.memory_mb << 20,
+                         .gpus = r.gpus,
+                         .gpu_memory_bytes = r.gpu_memory_mb << 20};
       spec->retry = stage_retry_policy(d.settings);
       spec->timeout = d.settings.timeout;
       d.specs.push_back(std::move(*spec));
@@ -1217,7 +1356,8 @@ Result<Workflow> parse_workflow(std::string_view text, std::string_view file_nam
     return errors.status();
   }
   walk.visit(root, top);
-  static const std::vector<std::string> kTopKeys = {"name", "seed", "resources", "stages"};
+  static const std::vector<std::string> kTopKeys = {"name", "seed", "resources", "cost",
+                                                    "stages"};
   const std::vector<Entry> keys = entries(walk, root, top, "the workflow");
   const Entry* stages = nullptr;
   for (const Entry& e : keys) {
@@ -1228,7 +1368,13 @@ Result<Workflow> parse_workflow(std::string_view text, std::string_view file_nam
         wf.seed = static_cast<std::uint64_t>(*v);
       }
     } else if (e.key == "resources") {
-      read_resources(walk, e, "the workflow's", wf.resources);
+      ResourcePositions set;
+      read_resources(walk, e, "the workflow's", wf.resources, &set);
+      check_grant(walk, wf.resources, set, e.pos, "the workflow's ");
+    } else if (e.key == "cost") {
+      CostRates rates;
+      read_cost(walk, e, rates);
+      wf.cost = rates;
     } else if (e.key == "stages") {
       stages = &e;
     } else if (e.key.starts_with("x-")) {

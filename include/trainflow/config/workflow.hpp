@@ -41,12 +41,27 @@
 
 namespace trainflow::config {
 
-// What a stage asks of the machine. Parsed and validated now; `threads` becomes the stage's
-// StageSpec::threads, the rest is kept for resource-aware scheduling.
+// What a stage asks of the machine (`resources:`). `threads` becomes the stage's
+// StageSpec::threads, the rest its StageSpec::resources (ResourceDemand, in bytes), which the
+// executor admits stages by.
 struct Resources {
-  unsigned threads = 1;         // threads for the stage's kernels, 1..1024
-  std::uint64_t memory_mb = 0;  // expected peak memory in MiB; 0: unknown
-  unsigned gpus = 0;            // GPUs the stage needs, 0..64
+  unsigned threads = 1;  // threads for the stage's kernels (its initial grant), 1..1024
+  // The grant may grow up to this many threads as cores free up; 0: fixed at `threads`.
+  // Otherwise threads..1024. Refused for stage types whose results depend on their thread count
+  // (StageType::numerics_depend_on_threads); a workflow-wide default skips those stages.
+  unsigned max_threads = 0;
+  std::uint64_t memory_mb = 0;      // expected peak memory in MiB; 0: unknown
+  unsigned gpus = 0;                // GPUs the stage needs, 0..64
+  std::uint64_t gpu_memory_mb = 0;  // free memory needed on each of its GPUs, in MiB; 0: any
+};
+
+// Prices for the run store's cost estimate (the top-level `cost:`): a stage costs
+// wall hours x (threads x core_hour + gpus x gpu_hour). Finite and >= 0; the currency is the
+// user's.
+struct CostRates {
+  double core_hour = 0;  // per core (granted thread) and hour
+  double gpu_hour = 0;   // per GPU and hour
+  friend bool operator==(const CostRates&, const CostRates&) = default;
 };
 
 // Per-stage run settings: parsed and validated now, stored for the executor features that act on
@@ -83,6 +98,7 @@ struct Workflow {
   std::string name{};      // `name`, or the file's stem
   std::uint64_t seed = 0;  // `seed`, default 0: pass it as RunOptions::seed
   Resources resources{};   // the workflow's default `resources`
+  std::optional<CostRates> cost{};  // `cost`; none: runs are not priced
   Graph graph{};           // validated; stage i is stages[i]
   std::vector<WorkflowStage> stages{};
   // Graph stage name -> id, for every stage (trials and gather stages included).
