@@ -262,6 +262,11 @@ class Solve {
 
   LogisticFitReport& report() { return report_; }
 
+  // Tells options.on_iteration about `x`, reached after report().iterations iterations.
+  void progress(const Point& x) const {
+    if (options_.on_iteration) options_.on_iteration(report_.iterations, x.f);
+  }
+
   // Minimises f from `start` by L-BFGS (see fit_logistic_regression's notes in docs/design.md).
   Point lbfgs(Point x) {
     std::deque<std::pair<Vector, Vector>> memory;  // (s, y) pairs, oldest first
@@ -285,6 +290,7 @@ class Solve {
       }
       x = std::move(*next);
       ++report_.iterations;
+      progress(x);
     }
     return x;
   }
@@ -312,6 +318,7 @@ class Solve {
       if (!next) break;
       x = std::move(*next);
       ++report_.iterations;
+      progress(x);
     }
     return x;
   }
@@ -651,6 +658,7 @@ Result<LogisticModel> fit_logistic_regression(const Dataset& train,
                         k, options.l2, options.fit_intercept, options.threads);
   Solve solve(problem, options);
   Point start = solve.evaluate(Vector::Zero(static_cast<Eigen::Index>(params)));
+  solve.progress(start);
   Point x = options.solver == Solver::kNewton ? solve.newton(std::move(start))
                                               : solve.lbfgs(std::move(start));
   if (options.fit_intercept && r > 2) {

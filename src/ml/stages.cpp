@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -612,6 +613,10 @@ StageType logistic_regression_type() {
                              : LogisticRegressionOptions::Solver::kLbfgs;
         options.fit_intercept = p.get<bool>("fit_intercept");
         options.threads = ctx.threads();
+        // The objective per iteration, live (a kMetric event each; the run store keeps them).
+        options.on_iteration = [&ctx](std::size_t iteration, double objective) {
+          ctx.report_metric("loss", objective, static_cast<std::int64_t>(iteration));
+        };
         return detail::share(fit_logistic_regression(train, options));
       });
 }
@@ -726,6 +731,12 @@ Result<ModelPtr> fit_mlp(const Params& p, StageContext& ctx, const Dataset& trai
   options.shuffle = p.get<bool>("shuffle");
   options.seed = seed_or_stage(p, ctx);
   options.threads = ctx.threads();
+  // The training loss and validation score per epoch, live (kMetric events, step = epoch).
+  options.on_epoch = [&ctx](std::size_t epoch, double loss, std::optional<double> score) {
+    const auto step = static_cast<std::int64_t>(epoch);
+    ctx.report_metric("loss", loss, step);
+    if (score) ctx.report_metric("validation_score", *score, step);
+  };
   return detail::share(classifier ? fit_mlp_classifier(train, options, val)
                                   : fit_mlp_regressor(train, options, val));
 }

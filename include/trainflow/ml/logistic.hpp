@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,6 +70,10 @@ struct LogisticRegressionOptions {
   // Threads computing the objective, gradient and Hessian over blocks of 4096 rows, the caller
   // being one of them; >= 1. Default 1. The result is bit-identical at any thread count.
   unsigned threads = 1;
+  // Called on the fitting thread with the objective f at the starting point (iteration 0) and
+  // after each solver iteration (1, 2, ...). For live progress (the logistic_regression stage
+  // reports it as the metric `loss`); it does not change the fit. Must not throw. Default none.
+  std::function<void(std::size_t iteration, double objective)> on_iteration{};
 };
 
 // What the solver did.

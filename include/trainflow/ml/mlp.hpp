@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -97,6 +98,12 @@ struct MlpOptions {
   // OpenMP threads for every oneDNN kernel of the fit, 1 <= threads <= 1024. Default 1. The
   // model keeps it for predict(). More threads help for wide layers and large batches.
   std::size_t threads = 1;
+  // Called on the fitting thread after every epoch with its index (from 0), its mean training
+  // loss and, when there are validation rows, its validation score: the values appended to
+  // MlpFitReport's curves. For live progress (the `mlp_*` stages report them as metrics); it
+  // does not change the fit. Must not throw. Default none.
+  std::function<void(std::size_t epoch, double loss, std::optional<double> validation_score)>
+      on_epoch{};
 };
 
 // How a fit went.
