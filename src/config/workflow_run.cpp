@@ -1,13 +1,19 @@
 #include "trainflow/config/workflow_run.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <iomanip>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -32,6 +38,55 @@ double thread_cpu_ms() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+// Reads a small /proc file into `buffer`; the bytes read, or 0 when it cannot be read.
+std::size_t read_proc(const char* path, char* buffer, std::size_t size) {
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  std::size_t total = 0;
+  while (total + 1 < size) {
+    const ssize_t n = ::read(fd, buffer + total, size - 1 - total);
+    if (n <= 0) break;
+    total += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  buffer[total] = '\0';
+  return total;
+}
+
+// The number after `key` in `text` ("VmHWM:\t  1234 kB", "rchar: 5678").
+std::optional<std::int64_t> field(std::string_view text, std::string_view key) {
+  std::size_t at = text.find(key);
+  while (at != std::string_view::npos && at != 0 && text[at - 1] != '\n') {
+    at = text.find(key, at + 1);
+  }
+  if (at == std::string_view::npos) return std::nullopt;
+  std::size_t i = at + key.size();
+  while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data() + i, text.data() + text.size(), v);
+  if (ec != std::errc{}) return std::nullopt;
+  return v;
+}
+
+// The process's peak resident set (VmHWM), in bytes.
+std::optional<std::int64_t> peak_rss_bytes() {
+  char buffer[4096];
+  const std::size_t n = read_proc("/proc/self/status", buffer, sizeof buffer);
+  const std::optional<std::int64_t> kb = field({buffer, n}, "VmHWM:");
+  if (!kb) return std::nullopt;
+  return *kb * 1024;
+}
+
+// Bytes the calling thread has read and written through system calls (rchar, wchar).
+std::optional<std::pair<std::int64_t, std::int64_t>> thread_io_bytes() {
+  char buffer[512];
+  const std::size_t n = read_proc("/proc/thread-self/io", buffer, sizeof buffer);
+  const std::optional<std::int64_t> r = field({buffer, n}, "rchar:");
+  const std::optional<std::int64_t> w = field({buffer, n}, "wchar:");
+  if (!r || !w) return std::nullopt;
+  return std::pair{*r, *w};
 }
 
 std::string json_string(std::string_view s) {
@@ -62,14 +117,25 @@ std::string host_name() {
   return buffer;
 }
 
+// {"core_hour": 0.04, "gpu_hour": 2.5}, or null.
+std::string rates_json(const std::optional<CostRates>& rates) {
+  if (!rates) return "null";
+  char buffer[96];
+  std::snprintf(buffer, sizeof buffer, "{\"core_hour\": %.17g, \"gpu_hour\": %.17g}",
+                rates->core_hour, rates->gpu_hour);
+  return buffer;
+}
+
 // Everything the manifest needs to repeat the run: the source (as the caller describes it), the
-// seed and worker count, trainflow's version, and each stage's type and parameters.
+// seed and worker count, the cost rates, trainflow's version, and each stage's type and
+// parameters.
 std::string manifest(const Workflow& wf, const WorkflowRunOptions& options, unsigned workers) {
   std::string m = "{\"format\": 1, \"workflow\": " + json_string(wf.name) +
                   ", \"seed\": " + std::to_string(wf.seed) +
                   ", \"threads\": " + std::to_string(workers) +
                   ", \"trainflow\": " + json_string(kVersion) + ", \"source\": " +
                   (options.manifest_source_json.empty() ? "null" : options.manifest_source_json) +
+                  ", \"cost\": " + rates_json(options.rates ? options.rates : wf.cost) +
                   ", \"stages\": [";
   for (std::size_t i = 0; i < wf.stages.size(); ++i) {
     const WorkflowStage& s = wf.stages[i];
@@ -80,16 +146,61 @@ std::string manifest(const Workflow& wf, const WorkflowRunOptions& options, unsi
   return m + "]}";
 }
 
-// What the stage bodies share: the metrics they produced and whether their row is written.
+// What a stage's bodies used, summed over its attempts (measured around each body).
+struct Usage {
+  bool measured = false;  // a body ran
+  double wall_ms = 0;
+  double cpu_ms = 0;
+  unsigned threads = 0;  // the largest grant seen
+  std::optional<std::int64_t> rss_growth;
+  std::optional<std::int64_t> bytes_read;
+  std::optional<std::int64_t> bytes_written;
+  bool asynchronous = false;  // a body deferred: its IO happened elsewhere
+};
+
+// What the stage bodies share: the metrics they produced, what they used, and whether their row
+// is written.
 struct Tap {
   const Workflow* wf = nullptr;
   std::shared_ptr<StageCache> cache;
   RunStore* store = nullptr;
   std::string run_id;
+  std::optional<CostRates> rates;
   std::vector<ml::Metrics> metrics;  // per graph stage; written by its body only
   std::unique_ptr<bool[]> recorded;  // per graph stage; written by its body, or up front
-  std::vector<std::pair<double, double>> times;  // wall and CPU ms, measured around the body
+  // Per graph stage. Guarded by `mu`: a timed-out attempt may still run beside its retry.
+  std::vector<Usage> usage;
+  std::mutex mu;
 };
+
+// Fills in `row`'s accounting from what the stage's bodies used (wall and CPU time too, when a
+// body ran), its declared demand and the rates.
+void account(Tap& tap, StageId s, StoredStage& row) {
+  const StageSpec& spec = tap.wf->graph.stage(s);
+  Usage u;
+  {
+    std::lock_guard lock(tap.mu);
+    u = tap.usage[s];
+  }
+  double wall_ms = static_cast<double>(row.wall_ms);
+  // An asynchronous stage's work happens outside its body: its times are the report's.
+  if (u.measured && !u.asynchronous) {
+    wall_ms = u.wall_ms;
+    row.wall_ms = static_cast<std::int64_t>(u.wall_ms);
+    row.cpu_ms = static_cast<std::int64_t>(u.cpu_ms);
+    row.peak_rss_growth_bytes = u.rss_growth;
+    row.bytes_read = u.bytes_read;
+    row.bytes_written = u.bytes_written;
+  }
+  const unsigned threads = u.threads ? u.threads : std::max(1u, spec.threads);
+  row.threads = threads;
+  row.gpus = spec.resources.gpus;
+  if (row.gpus > 0) {
+    row.gpu_ms = static_cast<std::int64_t>(wall_ms * row.gpus);
+    row.gpu_memory_bytes = static_cast<std::int64_t>(spec.resources.gpu_memory_bytes * row.gpus);
+  }
+  if (tap.rates) row.cost = stage_cost(wall_ms, threads, row.gpus, *tap.rates);
+}
 
 StoredStage stored_stage(const Tap& tap, StageId s, std::string_view status) {
   const WorkflowStage& ws = tap.wf->stages[s];
@@ -120,13 +231,19 @@ class TapBody final : public StageBody {
       : tap_(std::move(tap)), stage_(stage), inner_(std::move(inner)) {}
 
   void invoke(StageCall& call) override {
+    const unsigned threads_before = call.context().threads();
+    const std::optional<std::int64_t> rss_before = peak_rss_bytes();
+    const auto io_before = thread_io_bytes();
     const auto start = std::chrono::steady_clock::now();
     const double cpu = thread_cpu_ms();
-    inner_->invoke(call);
+    try {
+      inner_->invoke(call);
+    } catch (...) {
+      measure(call, start, cpu, threads_before, rss_before, io_before);
+      throw;
+    }
+    measure(call, start, cpu, threads_before, rss_before, io_before);
     if (call.deferred() || !call.status().ok()) return;
-    tap_->times[stage_] = {
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(),
-        thread_cpu_ms() - cpu};
     for (std::uint32_t i = 0; i < call.num_outputs(); ++i) {
       const Value& v = call.output(i);
       if (v.has_value() && v.type() == type_id<ml::Metrics>()) {
@@ -140,9 +257,8 @@ class TapBody final : public StageBody {
       return;
     }
     StoredStage row = stored_stage(*tap_, stage_, "succeeded");
-    row.attempts = 1;
-    row.wall_ms = static_cast<std::int64_t>(tap_->times[stage_].first);
-    row.cpu_ms = static_cast<std::int64_t>(tap_->times[stage_].second);
+    row.attempts = call.context().attempt();
+    account(*tap_, stage_, row);
     row.started_ms = now_ms() - row.wall_ms;
     row.ended_ms = now_ms();
     if (Status s = tap_->store->record_stage(tap_->run_id, row); !s.ok()) {
@@ -153,6 +269,32 @@ class TapBody final : public StageBody {
   }
 
  private:
+  // Adds this attempt's use to the stage's.
+  void measure(StageCall& call, std::chrono::steady_clock::time_point start, double cpu,
+               unsigned threads_before, std::optional<std::int64_t> rss_before,
+               std::optional<std::pair<std::int64_t, std::int64_t>> io_before) {
+    const double wall =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const double cpu_used = thread_cpu_ms() - cpu;
+    const unsigned threads = std::max(threads_before, call.context().threads());
+    const std::optional<std::int64_t> rss_after = peak_rss_bytes();
+    const auto io_after = thread_io_bytes();
+    std::lock_guard lock(tap_->mu);
+    Usage& u = tap_->usage[stage_];
+    u.measured = true;
+    u.wall_ms += wall;
+    u.cpu_ms += cpu_used;
+    u.threads = std::max(u.threads, threads);
+    if (rss_before && rss_after) {
+      u.rss_growth = u.rss_growth.value_or(0) + std::max<std::int64_t>(0, *rss_after - *rss_before);
+    }
+    if (call.deferred()) u.asynchronous = true;
+    if (io_before && io_after) {
+      u.bytes_read = u.bytes_read.value_or(0) + (io_after->first - io_before->first);
+      u.bytes_written = u.bytes_written.value_or(0) + (io_after->second - io_before->second);
+    }
+  }
+
   std::shared_ptr<Tap> tap_;
   StageId stage_;
   std::shared_ptr<StageBody> inner_;
@@ -168,6 +310,90 @@ std::string new_run_id() {
   out << std::put_time(&utc, "%Y%m%dT%H%M%SZ") << '-' << std::hex << std::setw(6)
       << std::setfill('0') << (std::random_device{}() & 0xffffffU);
   return out.str();
+}
+
+double stage_cost(double wall_ms, unsigned threads, unsigned gpus,
+                  const CostRates& rates) noexcept {
+  return wall_ms / 3.6e6 * (threads * rates.core_hour + gpus * rates.gpu_hour);
+}
+
+Result<ExecutionOptions> execution_options(const Workflow& wf, const WorkflowRunOptions& options,
+                                           const RunStore* store, std::string run_id) {
+  ExecutionOptions out;
+  out.executor.threads =
+      options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  out.executor.capacity = options.capacity;
+  out.run.seed = wf.seed;
+  out.run.observers = options.observers;
+  out.run.run_id = std::move(run_id);
+  if (store) {
+    Result<std::map<std::string, double, std::less<>>> durations =
+        store->stage_durations(wf.name);
+    if (!durations) return std::move(durations).error();
+    for (const auto& [name, ms] : *durations) {
+      out.run.expected_durations.emplace(name, std::chrono::nanoseconds(std::llround(ms * 1e6)));
+    }
+  }
+  return out;
+}
+
+MetricRecorder::MetricRecorder(RunStore& store, std::string run_id, Options options)
+    : store_(&store), run_id_(std::move(run_id)), options_(options) {}
+
+void MetricRecorder::on_event(const Event& event) {
+  std::lock_guard lock(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (event.kind == EventKind::kMetric) {
+    if (pending_.size() >= options_.max_pending) {
+      ++dropped_;
+    } else {
+      try {
+        if (pending_.empty()) oldest_ = now;
+        std::optional<std::int64_t> step;
+        if (event.step >= 0) step = event.step;
+        pending_.push_back(
+            {std::string(event.stage), {std::string(event.metric), event.value, step}});
+      } catch (...) {  // out of memory: lose the row, not the run
+        ++dropped_;
+      }
+    }
+  }
+  if (pending_.empty()) return;
+  if (event.kind == EventKind::kRunFinished || pending_.size() >= options_.batch_rows ||
+      now - oldest_ >= options_.flush_interval) {
+    (void)flush_locked();
+  }
+}
+
+Status MetricRecorder::flush() {
+  std::lock_guard lock(mu_);
+  return flush_locked();
+}
+
+Status MetricRecorder::flush_locked() {
+  if (pending_.empty()) return ok_status();
+  Status s;
+  try {
+    s = store_->append_metrics(run_id_, pending_);
+  } catch (...) {
+    s = internal_error("recording live metrics: out of memory");
+  }
+  if (!s.ok()) {
+    dropped_ += pending_.size();
+    if (error_.ok()) error_ = s;
+  }
+  pending_.clear();
+  return s;
+}
+
+Status MetricRecorder::error() const {
+  std::lock_guard lock(mu_);
+  return error_;
+}
+
+std::uint64_t MetricRecorder::dropped() const {
+  std::lock_guard lock(mu_);
+  return dropped_;
 }
 
 Result<WorkflowRun> run_workflow(Workflow wf, const WorkflowRunOptions& options) {
@@ -239,28 +465,39 @@ Result<WorkflowRun> run_workflow(Workflow wf, const WorkflowRunOptions& options)
                                     .workers = workers});
   if (!cache) return std::move(cache).error();
 
+  Result<ExecutionOptions> exec = execution_options(wf, options, store ? &*store : nullptr, run_id);
+  if (!exec) return std::move(exec).error();
+
   const std::size_t n = wf.graph.size();
   auto tap = std::make_shared<Tap>();
   tap->wf = &wf;
   tap->cache = *cache;
   tap->store = store ? &*store : nullptr;
   tap->run_id = run_id;
+  tap->rates = options.rates ? options.rates : wf.cost;
   tap->metrics.resize(n);
   tap->recorded = std::make_unique<bool[]>(n);
-  tap->times.resize(n);
+  tap->usage.resize(n);
   for (StageId s = 0; s < n; ++s) {
     tap->recorded[s] = already_recorded.contains(wf.stages[s].name);
     wf.graph.set_body(s, std::make_shared<TapBody>(tap, s, wf.graph.stage(s).body));
   }
 
-  Executor executor{{.threads = workers}};
-  RunOptions run_options{.seed = wf.seed, .observers = options.observers, .run_id = run_id};
-  const RunHandle handle = executor.submit(wf.graph, std::move(run_options));
+  std::shared_ptr<MetricRecorder> recorder;
+  if (store) {
+    recorder = std::make_shared<MetricRecorder>(*store, run_id);
+    exec->run.observers.push_back(recorder);
+  }
+  Executor executor{std::move(exec->executor)};
+  const RunHandle handle = executor.submit(wf.graph, std::move(exec->run));
   if (options.on_start) options.on_start(handle);
   WorkflowRun result;
   result.run_id = run_id;
   result.report = handle.wait();
   const RunReport& report = result.report;
+  // kRunFinished flushed it; this catches rows of an executor that delivers no events.
+  if (recorder) (void)recorder->flush();
+  std::vector<StageQueueWait> waits;  // of the stages recorded as they succeeded
 
   for (StageId s = 0; s < n; ++s) {
     const StageRecord r = report.stage(s);
@@ -277,12 +514,19 @@ Result<WorkflowRun> run_workflow(Workflow wf, const WorkflowRunOptions& options)
     out.note = cached.note;
     out.metrics = tap->metrics[s];
     if (cached.outcome == CacheOutcome::kMismatch) result.mismatches.push_back(out.name);
+    const std::int64_t queue_wait_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(r.queue_wait).count();
+    if (store && tap->recorded[s] && r.attempts > 0 && !already_recorded.contains(out.name)) {
+      waits.push_back({out.name, queue_wait_ms});
+    }
     if (store && !tap->recorded[s]) {
       StoredStage row = stored_stage(*tap, s, to_string(r.status));
       row.attempts = r.attempts;
       row.wall_ms = static_cast<std::int64_t>(out.wall_ms);
       row.cpu_ms = static_cast<std::int64_t>(out.cpu_ms);
+      row.queue_wait_ms = queue_wait_ms;
       row.worker = r.worker;
+      account(*tap, s, row);
       if (r.status == StageStatus::kFailed && report.failed_stage() == out.name) {
         row.error = report.error().message();
       }
@@ -292,6 +536,9 @@ Result<WorkflowRun> run_workflow(Workflow wf, const WorkflowRunOptions& options)
       }
     }
     result.stages.push_back(std::move(out));
+  }
+  if (store && !waits.empty()) {
+    if (Status st = store->update_queue_waits(run_id, waits); !st.ok()) return st;
   }
   if (store) {
     RunEnd end{.status = std::string(to_string(report.status())), .ended_ms = now_ms()};

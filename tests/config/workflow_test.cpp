@@ -1,14 +1,19 @@
 #include "trainflow/config/workflow.hpp"
 
+#include "trainflow/config/workflow_run.hpp"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "testing/temp_dir.hpp"
 #include "trainflow/exec/executor.hpp"
 #include "trainflow/ml/evaluate.hpp"
 #include "trainflow/ml/stages.hpp"
@@ -363,6 +368,86 @@ stages:
                            "1 to 1024, got '0'"));
 }
 
+TEST(WorkflowTest, ResourcesBecomeTheStagesDemand) {
+  Result<Workflow> wf = parse_workflow(R"(resources: {threads: 1, max_threads: 4, memory: 1GiB}
+cost: {core_hour: 0.04, gpu_hour: 2.5}
+stages:
+  data:
+    uses: synthetic
+  scale:
+    uses: standard_scaler
+    needs: [data]
+    resources: {threads: 2, memory_mb: 300, gpus: 1, gpu_memory: 2.5 GiB}
+  net:
+    uses: mlp_classifier
+    needs: [scale]
+    resources: {threads: 2, memory: 1500MB}
+)",
+                                       "wf.yaml");
+  ASSERT_TRUE(wf.has_value()) << wf.error().message();
+  EXPECT_EQ(wf->resources.max_threads, 4u);
+  EXPECT_EQ(wf->resources.memory_mb, 1024u);
+  ASSERT_TRUE(wf->cost.has_value());
+  EXPECT_EQ(*wf->cost, (CostRates{.core_hour = 0.04, .gpu_hour = 2.5}));
+
+  const StageSpec& data = wf->graph.stage(wf->ids.at("data"));
+  EXPECT_EQ(data.threads, 1u);
+  EXPECT_EQ(data.resources, (ResourceDemand{.max_threads = 4, .memory_bytes = 1ull << 30}));
+  const StageSpec& scale = wf->graph.stage(wf->ids.at("scale"));
+  EXPECT_EQ(scale.threads, 2u);
+  EXPECT_EQ(scale.resources, (ResourceDemand{.max_threads = 4,
+                                             .memory_bytes = 300ull << 20,
+                                             .gpus = 1,
+                                             .gpu_memory_bytes = 2560ull << 20}));
+  // The workflow's max_threads skips a stage whose results depend on its thread count; 1500 MB
+  // is 1430.5 MiB, rounded up.
+  const StageSpec& net = wf->graph.stage(wf->ids.at("net"));
+  EXPECT_EQ(net.threads, 2u);
+  EXPECT_EQ(net.resources, (ResourceDemand{.max_threads = 0, .memory_bytes = 1431ull << 20}));
+  EXPECT_EQ(wf->find("net")->settings.resources.max_threads, 0u);
+
+  Result<Workflow> unpriced = parse_workflow("stages:\n  data: {uses: synthetic}\n", "wf.yaml");
+  ASSERT_TRUE(unpriced.has_value());
+  EXPECT_FALSE(unpriced->cost.has_value());
+  EXPECT_EQ(unpriced->graph.stage(0).resources, ResourceDemand{});
+}
+
+TEST(WorkflowValidationTest, ResourceMistakesArePlaced) {
+  const std::string m = error_of(R"(resources: {threads: 4, max_threads: 2}
+cost: {core_hour: -1, gpu_hours: 2}
+stages:
+  data:
+    uses: synthetic
+    resources: {memory: 2 bananas, gpu_memory_mb: 5, gpu_memory: 1GiB}
+  scale:
+    uses: standard_scaler
+    needs: [data]
+    resources: {threads: 8, max_threads: 6}
+  net:
+    uses: mlp_classifier
+    needs: [scale]
+    resources: {threads: 1, max_threads: 8}
+)");
+  EXPECT_THAT(m, HasSubstr("wf.yaml:1:25: the workflow's resources.max_threads (2) is less than "
+                           "threads (4): the grant starts at threads and grows up to "
+                           "max_threads; raise max_threads, or lower threads"));
+  EXPECT_THAT(m, HasSubstr("wf.yaml:2:19: cost.core_hour must be a finite number >= 0 (a price "
+                           "per core and hour), got '-1'"));
+  EXPECT_THAT(m, HasSubstr("wf.yaml:2:23: unknown key 'gpu_hours' in cost; did you mean "
+                           "'gpu_hour'?"));
+  EXPECT_THAT(m, HasSubstr("wf.yaml:6:25: stage 'data' resources.memory must be a size such as "
+                           "512MiB, 2GiB or 1.5GB"));
+  EXPECT_THAT(m, HasSubstr("wf.yaml:6:54: stage 'data' resources: 'gpu_memory' and "
+                           "'gpu_memory_mb' both give the same size; keep one"));
+  EXPECT_THAT(m, HasSubstr("wf.yaml:10:29: stage 'scale' (standard_scaler): "
+                           "resources.max_threads (6) is less than threads (8)"));
+  EXPECT_THAT(m, HasSubstr("wf.yaml:14:29: stage 'net' (mlp_classifier): resources.max_threads: "
+                           "the results of mlp_classifier depend on its thread count, so its "
+                           "grant cannot grow while it runs; remove max_threads"));
+  // Only where it was written: stages inheriting the workflow's threads are not blamed again.
+  EXPECT_THAT(m, Not(HasSubstr("wf.yaml:4:")));
+}
+
 TEST(WorkflowValidationTest, NeedsNamingUnknownStagesPortsOrOutputs) {
   const std::string m = error_of(R"(stages:
   data: {uses: synthetic}
@@ -620,6 +705,274 @@ stages:
   RunReport other = executor.run(g, {.seed = 12});
   ASSERT_TRUE(other.ok());
   EXPECT_NE(bytes, (*other.output({train, 0})->get_if<ml::ModelPtr>())->to_bytes());
+}
+
+// --- run_workflow: scheduling inputs, accounting, live metrics -------------------------------
+
+TEST(WorkflowRunTest, StageCostIsWallHoursTimesTheRates) {
+  const CostRates rates{.core_hour = 0.04, .gpu_hour = 2.5};
+  // 90 minutes on 4 cores and a GPU: 1.5 h x (4 x 0.04 + 1 x 2.5) = 3.99.
+  EXPECT_NEAR(stage_cost(5'400'000, 4, 1, rates), 3.99, 1e-12);
+  // 36 s on one core: 0.01 h x 0.04.
+  EXPECT_NEAR(stage_cost(36'000, 1, 0, rates), 0.0004, 1e-15);
+  EXPECT_EQ(stage_cost(0, 8, 2, rates), 0.0);
+  EXPECT_EQ(stage_cost(1000, 4, 0, {}), 0.0);
+}
+
+TEST(WorkflowRunTest, ExecutionOptionsTakeEarlierDurationsAndTheCapacity) {
+  test::TempDir dir;
+  Result<RunStore> store = RunStore::open(dir / "runs.db");
+  ASSERT_TRUE(store.has_value()) << store.error().message();
+  // Two earlier succeeded runs of "churn" (train 250 and 350 ms: median 300) and one of
+  // another workflow, which does not count.
+  const auto record = [&](const std::string& id, const std::string& workflow, std::int64_t ms) {
+    ASSERT_TRUE(store->begin_run({.id = id, .workflow = workflow, .started_ms = ms}).ok());
+    ASSERT_TRUE(store
+                    ->record_stage(id, {.name = "train",
+                                        .status = "succeeded",
+                                        .wall_ms = ms,
+                                        .cache_outcome = "stored"})
+                    .ok());
+    ASSERT_TRUE(store->finish_run(id, {.status = "succeeded", .ended_ms = ms + 1}).ok());
+  };
+  record("a", "churn", 250);
+  record("b", "churn", 350);
+  record("c", "other", 9000);
+  Result<Workflow> wf = parse_workflow("name: churn\nseed: 3\nstages:\n  data: {uses: synthetic}\n",
+                                       "wf.yaml");
+  ASSERT_TRUE(wf.has_value());
+  WorkflowRunOptions options{.threads = 3};
+  options.capacity = {.cpus = 2, .memory_bytes = 1ull << 30, .gpu_memory_bytes = {4ull << 30}};
+  Result<ExecutionOptions> exec = execution_options(*wf, options, &*store, "run-1");
+  ASSERT_TRUE(exec.has_value()) << exec.error().message();
+  EXPECT_EQ(exec->executor.threads, 3u);
+  EXPECT_EQ(exec->executor.capacity.cpus, 2u);
+  EXPECT_EQ(exec->executor.capacity.memory_bytes, 1ull << 30);
+  EXPECT_EQ(exec->executor.capacity.gpu_memory_bytes, (std::vector<std::uint64_t>{4ull << 30}));
+  EXPECT_EQ(exec->run.seed, 3u);
+  EXPECT_EQ(exec->run.run_id, "run-1");
+  ASSERT_EQ(exec->run.expected_durations.size(), 1u);
+  EXPECT_EQ(exec->run.expected_durations.at("train"), std::chrono::milliseconds(300));
+
+  Result<ExecutionOptions> without = execution_options(*wf, options, nullptr, "run-2");
+  ASSERT_TRUE(without.has_value());
+  EXPECT_TRUE(without->run.expected_durations.empty());
+}
+
+// A hand-made kMetric event.
+Event metric_event(std::string_view stage, std::string_view name, double value, std::int64_t step) {
+  Event e;
+  e.kind = EventKind::kMetric;
+  e.stage = stage;
+  e.metric = name;
+  e.value = value;
+  e.step = step;
+  return e;
+}
+
+TEST(MetricRecorderTest, BatchesRowsAndWritesTheRestWhenTheRunFinishes) {
+  test::TempDir dir;
+  Result<RunStore> store = RunStore::open(dir / "runs.db");
+  ASSERT_TRUE(store.has_value());
+  ASSERT_TRUE(store->begin_run({.id = "r", .workflow = "w"}).ok());
+  ASSERT_TRUE(store->record_stage("r", {.name = "net", .status = "succeeded"}).ok());
+  MetricRecorder recorder(*store, "r", {.flush_interval = std::chrono::hours(1), .batch_rows = 3});
+  const auto stored = [&] { return store->run("r")->stages.at(0).metrics.size(); };
+  recorder.on_event(metric_event("net", "loss", 0.9, 0));
+  recorder.on_event(metric_event("net", "loss", 0.7, 1));
+  EXPECT_EQ(stored(), 0u) << "fewer rows than a batch wait";
+  recorder.on_event(metric_event("net", "loss", 0.5, 2));
+  EXPECT_EQ(stored(), 3u) << "a full batch is written";
+  recorder.on_event(metric_event("net", "final", 0.25, -1));
+  Event progress;
+  progress.kind = EventKind::kProgress;
+  recorder.on_event(progress);
+  EXPECT_EQ(stored(), 3u);
+  Event finished;
+  finished.kind = EventKind::kRunFinished;
+  recorder.on_event(finished);
+  const std::vector<StageMetric> want = {
+      {"loss", 0.9, 0}, {"loss", 0.7, 1}, {"loss", 0.5, 2}, {"final", 0.25, std::nullopt}};
+  EXPECT_EQ(store->run("r")->stages.at(0).metrics, want);
+  EXPECT_TRUE(recorder.error().ok());
+  EXPECT_EQ(recorder.dropped(), 0u);
+  EXPECT_TRUE(recorder.flush().ok()) << "nothing pending";
+}
+
+TEST(MetricRecorderTest, WritesAfterTheFlushInterval) {
+  test::TempDir dir;
+  Result<RunStore> store = RunStore::open(dir / "runs.db");
+  ASSERT_TRUE(store.has_value());
+  ASSERT_TRUE(store->begin_run({.id = "r", .workflow = "w"}).ok());
+  ASSERT_TRUE(store->record_stage("r", {.name = "net", .status = "succeeded"}).ok());
+  MetricRecorder recorder(*store, "r", {.flush_interval = std::chrono::milliseconds(0)});
+  recorder.on_event(metric_event("net", "loss", 1.0, 0));
+  EXPECT_EQ(store->run("r")->stages.at(0).metrics.size(), 1u);
+}
+
+TEST(MetricRecorderTest, AFailingStoreLosesRowsButNeverThrows) {
+  test::TempDir dir;
+  Result<RunStore> store = RunStore::open(dir / "runs.db");
+  ASSERT_TRUE(store.has_value());
+  MetricRecorder recorder(*store, "no such run", {.batch_rows = 2, .max_pending = 3});
+  for (int i = 0; i < 2; ++i) recorder.on_event(metric_event("net", "loss", i, i));
+  EXPECT_EQ(recorder.error().code(), StatusCode::kNotFound);
+  EXPECT_EQ(recorder.dropped(), 2u);
+
+  // Over max_pending: counted, not kept.
+  MetricRecorder bounded(*store, "no such run",
+                         {.flush_interval = std::chrono::hours(1), .batch_rows = 100,
+                          .max_pending = 3});
+  for (int i = 0; i < 5; ++i) bounded.on_event(metric_event("net", "loss", i, i));
+  EXPECT_EQ(bounded.dropped(), 2u);
+  EXPECT_FALSE(bounded.flush().ok());
+  EXPECT_EQ(bounded.dropped(), 5u);
+}
+
+// synthetic -> mlp_classifier (5 epochs, no early stop) and logistic_regression, both
+// measured; write_csv writes the data to `csv`.
+std::string priced_workflow(const std::filesystem::path& csv) {
+  return R"(name: priced
+seed: 5
+cost: {core_hour: 36, gpu_hour: 360}
+stages:
+  data:
+    uses: synthetic
+    with: {rows: 300, numeric_features: 4, categorical_features: 0, missing_rate: 0}
+  net:
+    uses: mlp_classifier
+    needs: [data]
+    with: {hidden_layers: [4], max_iter: 5, tol: 0, n_iter_no_change: 100}
+    resources: {threads: 2}
+  linear:
+    uses: logistic_regression
+    needs: [data]
+    resources: {gpus: 1, gpu_memory: 1GiB}
+  save:
+    uses: write_csv
+    needs: [data]
+    with: {path: ')" + csv.string() + R"('}
+    cache: false
+)";
+}
+
+TEST(WorkflowRunTest, RecordsAccountingCostsAndLiveMetrics) {
+  test::TempDir dir;
+  const std::filesystem::path csv = dir / "data.csv";
+  Result<Workflow> wf = parse_workflow(priced_workflow(csv), "priced.yaml");
+  ASSERT_TRUE(wf.has_value()) << wf.error().message();
+  WorkflowRunOptions options{.workdir = dir / "work", .threads = 2};
+  options.capacity.gpu_memory_bytes = {2ull << 30};
+  Result<WorkflowRun> run = run_workflow(std::move(*wf), options);
+  ASSERT_TRUE(run.has_value()) << run.error().message();
+  ASSERT_TRUE(run->report.ok()) << run->report.to_string();
+
+  Result<RunStore> store = RunStore::open(dir / "work" / "runs.db");
+  ASSERT_TRUE(store.has_value());
+  Result<RunDetails> details = store->run(run->run_id);
+  ASSERT_TRUE(details.has_value()) << details.error().message();
+  ASSERT_EQ(details->stages.size(), 4u);
+  std::map<std::string, StoredStage> stages;
+  for (const StoredStage& s : details->stages) stages[s.name] = s;
+
+  // Every stage: threads, a queue wait, and a cost of wall hours x (threads x 36 + gpus x 360),
+  // i.e. wall_ms / 100'000 per core and wall_ms / 10'000 per GPU (wall_ms is truncated to whole
+  // ms, the cost is not: within one ms).
+  double sum = 0;
+  for (const auto& [name, s] : stages) {
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(s.threads.has_value());
+    ASSERT_TRUE(s.queue_wait_ms.has_value());
+    EXPECT_GE(*s.queue_wait_ms, 0);
+    ASSERT_TRUE(s.cost.has_value());
+    const double per_ms = *s.threads * 36 / 3.6e6 + s.gpus * 360 / 3.6e6;
+    EXPECT_GE(*s.cost, static_cast<double>(s.wall_ms) * per_ms);
+    EXPECT_LE(*s.cost, static_cast<double>(s.wall_ms + 1) * per_ms);
+    ASSERT_TRUE(s.bytes_read.has_value());
+    ASSERT_TRUE(s.bytes_written.has_value());
+    ASSERT_TRUE(s.peak_rss_growth_bytes.has_value());
+    EXPECT_GE(*s.peak_rss_growth_bytes, 0);
+    sum += *s.cost;
+  }
+  EXPECT_EQ(stages["net"].threads, 2u);
+  EXPECT_EQ(stages["data"].threads, 1u);
+  EXPECT_EQ(stages["data"].gpus, 0u);
+  EXPECT_FALSE(stages["data"].gpu_ms.has_value());
+  EXPECT_EQ(stages["linear"].gpus, 1u);
+  EXPECT_EQ(stages["linear"].gpu_memory_bytes, std::int64_t{1} << 30);
+  ASSERT_TRUE(stages["linear"].gpu_ms.has_value());
+  EXPECT_GE(*stages["linear"].gpu_ms, stages["linear"].wall_ms);
+  EXPECT_LE(*stages["linear"].gpu_ms, stages["linear"].wall_ms + 1);
+  ASSERT_TRUE(details->summary.cost.has_value());
+  EXPECT_NEAR(*details->summary.cost, sum, 1e-9);
+
+  // write_csv wrote the file through its own thread.
+  const auto csv_bytes = static_cast<std::int64_t>(std::filesystem::file_size(csv));
+  EXPECT_GT(csv_bytes, 1000);
+  EXPECT_GE(*stages["save"].bytes_written, csv_bytes);
+  EXPECT_LT(*stages["data"].bytes_written, csv_bytes) << "data wrote no CSV";
+
+  // The MLP's loss and validation-free curve: one loss per epoch, steps 0..4, in order.
+  std::vector<std::int64_t> steps;
+  for (const StageMetric& m : stages["net"].metrics) {
+    if (m.name == "loss") {
+      ASSERT_TRUE(m.step.has_value());
+      EXPECT_TRUE(std::isfinite(m.value));
+      steps.push_back(*m.step);
+    }
+    EXPECT_NE(m.name, "validation_score") << "no validation rows";
+  }
+  EXPECT_EQ(steps, (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
+  // Logistic regression: the objective from the start (step 0) on, never increasing.
+  std::vector<double> objective;
+  for (const StageMetric& m : stages["linear"].metrics) {
+    if (m.name != "loss") continue;
+    ASSERT_EQ(m.step, static_cast<std::int64_t>(objective.size()));
+    objective.push_back(m.value);
+  }
+  ASSERT_GE(objective.size(), 2u);
+  EXPECT_NEAR(objective[0], 300 * std::log(2.0), 1e-9) << "f at zero weights: n log 2";
+  for (std::size_t i = 1; i < objective.size(); ++i) EXPECT_LE(objective[i], objective[i - 1]);
+
+  // The next run of the workflow is scheduled with these durations.
+  Result<Workflow> again = parse_workflow(priced_workflow(csv), "priced.yaml");
+  ASSERT_TRUE(again.has_value());
+  Result<ExecutionOptions> exec = execution_options(*again, options, &*store, "next");
+  ASSERT_TRUE(exec.has_value());
+  for (const char* name : {"data", "net", "linear", "save"}) {
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(exec->run.expected_durations.contains(name));
+    EXPECT_EQ(exec->run.expected_durations.at(name),
+              std::chrono::milliseconds(stages[name].wall_ms));
+  }
+}
+
+TEST(WorkflowRunTest, RunsWithoutRatesRecordNoCost) {
+  test::TempDir dir;
+  Result<Workflow> wf = parse_workflow("stages:\n  data: {uses: synthetic}\n", "plain.yaml");
+  ASSERT_TRUE(wf.has_value());
+  Result<WorkflowRun> run = run_workflow(std::move(*wf), {.workdir = dir / "work", .threads = 1});
+  ASSERT_TRUE(run.has_value()) << run.error().message();
+  Result<RunStore> store = RunStore::open(dir / "work" / "runs.db");
+  ASSERT_TRUE(store.has_value());
+  Result<RunDetails> details = store->run(run->run_id);
+  ASSERT_TRUE(details.has_value());
+  ASSERT_EQ(details->stages.size(), 1u);
+  EXPECT_FALSE(details->stages[0].cost.has_value());
+  EXPECT_EQ(details->stages[0].threads, 1u);
+  EXPECT_FALSE(details->summary.cost.has_value());
+
+  // WorkflowRunOptions::rates prices a run of a file without `cost`.
+  Result<Workflow> priced = parse_workflow("stages:\n  data: {uses: synthetic}\n", "plain.yaml");
+  ASSERT_TRUE(priced.has_value());
+  WorkflowRunOptions options{.workdir = dir / "work", .threads = 1, .cache = false};
+  options.rates = CostRates{.core_hour = 1.0};
+  Result<WorkflowRun> second = run_workflow(std::move(*priced), options);
+  ASSERT_TRUE(second.has_value());
+  Result<RunDetails> d2 = store->run(second->run_id);
+  ASSERT_TRUE(d2.has_value());
+  ASSERT_TRUE(d2->stages.at(0).cost.has_value());
+  EXPECT_NEAR(*d2->summary.cost, *d2->stages[0].cost, 1e-15);
 }
 
 }  // namespace
