@@ -114,6 +114,7 @@ void add_run_settings(CLI::App* cmd, RunSettings& settings) {
   cmd->add_flag("--no-progress", settings.no_progress,
                 "No live progress line (it is shown only when stdout is a terminal and "
                 "--json is not given)");
+  add_serve_options(cmd, settings.serve);
 }
 
 std::string manifest_source(const std::string& file, const std::vector<std::string>& overrides) {
@@ -143,6 +144,12 @@ int run_loaded(config::Workflow wf, const RunSettings& settings) {
                                      .run_id = settings.run_id,
                                      .resume = settings.resume,
                                      .manifest_source_json = settings.manifest_source_json};
+  Result<std::unique_ptr<ServeSession>> serve = start_serve(settings.serve, wf.graph);
+  if (!serve) {
+    std::cerr << serve.error().message() << "\n";
+    return kExitUsage;
+  }
+  if (*serve) options.observers.push_back((*serve)->status);
   const bool progress = !settings.json && !settings.no_progress && isatty(STDOUT_FILENO);
   options.on_start = [&](const RunHandle& handle) {
     watch.emplace(handle, progress, workflow_stages);
@@ -211,6 +218,7 @@ int run_loaded(config::Workflow wf, const RunSettings& settings) {
     }
   }
   if (interrupted) return kExitInterrupted;
+  if (*serve) (*serve)->linger();
   if (settings.verify && !result->mismatches.empty()) return kExitRunFailed;
   return report.ok() ? kExitOk : kExitRunFailed;
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "serve_option.hpp"
 #include "trainflow/config/workflow.hpp"
 
 namespace trainflow::cli {
@@ -24,6 +25,7 @@ struct RunSettings {
   std::string run_id{};  // empty: a new run
   bool resume = false;   // run_id names a recorded run to finish
   std::string manifest_source_json{};
+  ServeSettings serve{};  // --serve, --serve-token, --serve-linger
 };
 
 // --threads and --no-progress.
