@@ -7,9 +7,11 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -59,18 +61,41 @@ std::string utc(std::int64_t ms) {
   return out.str();
 }
 
+nlohmann::json value_json(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
 nlohmann::json summary_json(const RunSummary& s) {
   nlohmann::json j = {
       {"run_id", s.info.id}, {"workflow", s.info.workflow},          {"status", s.status},
       {"seed", s.info.seed}, {"started_ms", s.info.started_ms},      {"threads", s.info.threads},
       {"host", s.info.host}, {"trainflow", s.info.trainflow_version}};
   if (s.ended_ms) j["ended_ms"] = *s.ended_ms;
+  if (s.cost) j["cost"] = *s.cost;
   if (!s.error.empty()) j["error"] = {{"message", s.error}, {"stage", s.failed_stage}};
   return j;
 }
 
-nlohmann::json value_json(double v) {
-  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+// A stage's accounting, each field only where it was measured; `series` the metrics it
+// reported with steps (live curves), by name, in recording order.
+void add_accounting(nlohmann::json& stage, const StoredStage& s) {
+  const auto put = [&](const char* key, const auto& value) {
+    if (value) stage[key] = *value;
+  };
+  put("queue_wait_ms", s.queue_wait_ms);
+  put("threads", s.threads);
+  if (s.gpus > 0) stage["gpus"] = s.gpus;
+  put("peak_rss_growth_bytes", s.peak_rss_growth_bytes);
+  put("bytes_read", s.bytes_read);
+  put("bytes_written", s.bytes_written);
+  put("gpu_ms", s.gpu_ms);
+  put("gpu_memory_bytes", s.gpu_memory_bytes);
+  put("cost", s.cost);
+  nlohmann::json series = nlohmann::json::object();
+  for (const StageMetric& m : s.metrics) {
+    if (m.step) series[m.name].push_back({{"step", *m.step}, {"value", value_json(m.value)}});
+  }
+  if (!series.empty()) stage["series"] = std::move(series);
 }
 
 int runs(const CommonOptions& common) {
@@ -135,6 +160,7 @@ int show(const CommonOptions& common, const std::string& prefix) {
                               {"outputs", outputs},       {"metrics", metrics}};
       if (s.cache_key) stage["cache_key"] = s.cache_key->hex();
       if (!s.error.empty()) stage["error"] = s.error;
+      add_accounting(stage, s);
       stages.push_back(std::move(stage));
     }
     nlohmann::json out = summary_json(run->summary);
@@ -149,17 +175,46 @@ int show(const CommonOptions& common, const std::string& prefix) {
             << s.info.seed << ", " << s.info.threads << " threads, trainflow "
             << s.info.trainflow_version << "\n";
   if (!s.error.empty()) std::cout << "error: " << s.error << "\n";
+  if (s.cost) {
+    std::cout << "cost " << *s.cost
+              << " (the stages' wall hours x (threads x core-hour rate + gpus x GPU-hour rate))\n";
+  }
   std::cout << std::left << std::setw(40) << "stage" << std::setw(11) << "status" << std::setw(14)
-            << "cache" << std::right << std::setw(10) << "wall ms"
+            << "cache" << std::right << std::setw(10) << "wall ms" << std::setw(9) << "wait ms"
+            << std::setw(8) << "threads" << std::setw(10) << "cost"
             << "  metrics\n";
+  const auto optional = [](const auto& v) {
+    std::ostringstream out;
+    out.precision(std::cout.precision());
+    if (v) {
+      out << *v;
+    } else {
+      out << "-";
+    }
+    return out.str();
+  };
   for (const StoredStage& st : run->stages) {
     std::cout << std::left << std::setw(40) << st.name << std::setw(11) << st.status
               << std::setw(14) << st.cache_outcome << std::right << std::setw(10) << st.wall_ms
-              << "  ";
+              << std::setw(9) << optional(st.queue_wait_ms) << std::setw(8)
+              << optional(st.threads) << std::setw(10) << std::setprecision(3)
+              << optional(st.cost) << std::setprecision(6) << "  ";
     for (const StageMetric& m : st.metrics) {
       if (!m.step) std::cout << m.name << "=" << m.value << " ";
     }
     std::cout << "\n";
+  }
+  // Live curves: per stage and metric, the number of steps and the first and last values.
+  for (const StoredStage& st : run->stages) {
+    std::map<std::string, std::vector<const StageMetric*>> series;
+    for (const StageMetric& m : st.metrics) {
+      if (m.step) series[m.name].push_back(&m);
+    }
+    for (const auto& [name, points] : series) {
+      std::cout << st.name << " " << name << ": " << points.size() << " steps, "
+                << points.front()->value << " at step " << *points.front()->step << " .. "
+                << points.back()->value << " at step " << *points.back()->step << "\n";
+    }
   }
   return kExitOk;
 }
