@@ -32,10 +32,10 @@ std::string_view to_string(LiveStageStatus status) noexcept {
 
 namespace {
 
-constexpr std::array kAllStatuses = {
-    LiveStageStatus::kPending,   LiveStageStatus::kRunning,   LiveStageStatus::kSucceeded,
-    LiveStageStatus::kFailed,    LiveStageStatus::kSkipped,   LiveStageStatus::kCancelled,
-    LiveStageStatus::kCached};
+constexpr std::array kAllStatuses = {LiveStageStatus::kPending,   LiveStageStatus::kRunning,
+                                     LiveStageStatus::kSucceeded, LiveStageStatus::kFailed,
+                                     LiveStageStatus::kSkipped,   LiveStageStatus::kCancelled,
+                                     LiveStageStatus::kCached};
 
 using Clock = std::chrono::steady_clock;
 
@@ -196,7 +196,8 @@ struct LiveStatus::State {
 
   // The stage's wall time: as reported once it ended, the time since its start while it runs.
   std::optional<std::chrono::nanoseconds> duration(const StageState& s) const {
-    if (s.ended && s.started) return s.wall > std::chrono::nanoseconds{0} ? s.wall : s.end - s.start;
+    if (s.ended && s.started)
+      return s.wall > std::chrono::nanoseconds{0} ? s.wall : s.end - s.start;
     if (s.started && s.status == LiveStageStatus::kRunning) {
       return std::max(std::chrono::nanoseconds{0}, elapsed() - s.start);
     }
@@ -241,8 +242,7 @@ LiveStatus::LiveStatus(const Graph& graph, LiveStatusOptions options)
     for (StageId before : graph.order_dependencies(id)) state_->edges.emplace_back(before, id);
   }
   std::sort(state_->edges.begin(), state_->edges.end());
-  state_->edges.erase(std::unique(state_->edges.begin(), state_->edges.end()),
-                      state_->edges.end());
+  state_->edges.erase(std::unique(state_->edges.begin(), state_->edges.end()), state_->edges.end());
 }
 
 LiveStatus::~LiveStatus() = default;
@@ -348,8 +348,8 @@ void LiveStatus::on_event(const Event& event) {
         }
       }
       Series& series = it->second;
-      const double step = event.step >= 0 ? static_cast<double>(event.step)
-                                          : static_cast<double>(series.reported);
+      const double step =
+          event.step >= 0 ? static_cast<double>(event.step) : static_cast<double>(series.reported);
       try {
         series.add(step, event.value, st.options.max_points_per_series);
       } catch (...) {
@@ -465,8 +465,7 @@ std::string LiveStatus::prometheus() const {
     labels += '"';
     append_sample(out, "trainflow_run_info", labels, 1);
   }
-  append_family(out, "trainflow_run_finished", "gauge",
-                "1 once the run has ended, else 0.");
+  append_family(out, "trainflow_run_finished", "gauge", "1 once the run has ended, else 0.");
   append_sample(out, "trainflow_run_finished", "", st.run_finished ? 1 : 0);
   append_family(out, "trainflow_run_succeeded", "gauge",
                 "1 when the run ended and every stage succeeded, else 0.");
@@ -490,8 +489,7 @@ std::string LiveStatus::prometheus() const {
   }
   append_family(out, "trainflow_stages", "gauge", "Stages of the run by status.");
   for (LiveStageStatus status : kAllStatuses) {
-    append_sample(out, "trainflow_stages",
-                  "status=\"" + std::string(to_string(status)) + "\"",
+    append_sample(out, "trainflow_stages", "status=\"" + std::string(to_string(status)) + "\"",
                   static_cast<double>(counts[static_cast<std::size_t>(status)]));
   }
   append_family(out, "trainflow_threads_in_use", "gauge",
@@ -531,13 +529,15 @@ std::string LiveStatus::prometheus() const {
                 "CPU time of a stage's body on its worker thread, once it ended.");
   for (std::size_t i = 0; i < st.stages.size(); ++i) {
     const StageState& s = st.stages[i];
-    if (s.started && s.ended) append_sample(out, "trainflow_stage_cpu_seconds", labels[i], seconds(s.cpu));
+    if (s.started && s.ended)
+      append_sample(out, "trainflow_stage_cpu_seconds", labels[i], seconds(s.cpu));
   }
   append_family(out, "trainflow_stage_queue_wait_seconds", "gauge",
                 "Time a stage waited from ready (inputs resolved) to its first start.");
   for (std::size_t i = 0; i < st.stages.size(); ++i) {
     const StageState& s = st.stages[i];
-    if (s.started) append_sample(out, "trainflow_stage_queue_wait_seconds", labels[i], seconds(s.queue_wait));
+    if (s.started)
+      append_sample(out, "trainflow_stage_queue_wait_seconds", labels[i], seconds(s.queue_wait));
   }
   append_family(out, "trainflow_stage_attempts", "gauge", "Attempts a stage started.");
   for (std::size_t i = 0; i < st.stages.size(); ++i) {
@@ -547,7 +547,8 @@ std::string LiveStatus::prometheus() const {
   append_family(out, "trainflow_stage_threads", "gauge", "Thread grant of a running stage.");
   for (std::size_t i = 0; i < st.stages.size(); ++i) {
     const StageState& s = st.stages[i];
-    if (s.status == LiveStageStatus::kRunning) append_sample(out, "trainflow_stage_threads", labels[i], s.threads);
+    if (s.status == LiveStageStatus::kRunning)
+      append_sample(out, "trainflow_stage_threads", labels[i], s.threads);
   }
   append_family(out, "trainflow_stage_progress", "gauge",
                 "Fraction of its work a started stage reported done, in [0, 1].");

@@ -120,7 +120,8 @@ std::optional<Reply> check_host(const http::request<http::string_body>& req, con
     name = host.substr(0, close + 1);
     const std::string_view rest = host.substr(close + 1);
     if (!rest.empty()) {
-      if (rest.front() != ':') return error_reply(http::status::bad_request, "malformed Host header");
+      if (rest.front() != ':')
+        return error_reply(http::status::bad_request, "malformed Host header");
       port_text = rest.substr(1);
     }
   } else if (const std::size_t colon = host.rfind(':'); colon != std::string_view::npos) {
@@ -144,9 +145,9 @@ std::optional<Reply> check_host(const http::request<http::string_body>& req, con
     accepted += h + ":" + std::to_string(cfg.port);
   }
   if (cfg.any_host) accepted = "any name with port " + std::to_string(cfg.port);
-  return error_reply(http::status::misdirected_request,
-                     "Host '" + std::string(host) + "' is not this server; it answers to " +
-                         accepted);
+  return error_reply(
+      http::status::misdirected_request,
+      "Host '" + std::string(host) + "' is not this server; it answers to " + accepted);
 }
 
 bool authorized(const http::request<http::string_body>& req, std::string_view query,
@@ -208,9 +209,9 @@ Reply route(const http::request<http::string_body>& req, const Config& cfg) {
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
       r.body = cfg.status->prometheus();
     } else {
-      return error_reply(http::status::not_found,
-                         "no such page: '" + std::string(path) +
-                             "' (this server has /, /api/run and /metrics)");
+      return error_reply(
+          http::status::not_found,
+          "no such page: '" + std::string(path) + "' (this server has /, /api/run and /metrics)");
     }
   } catch (const std::exception& e) {
     return error_reply(http::status::internal_server_error,
@@ -240,8 +241,9 @@ class Session : public std::enable_shared_from_this<Session> {
         std::min<std::size_t>(cfg_->options.max_request_bytes, UINT32_MAX)));
     parser_->body_limit(cfg_->options.max_request_bytes);
     stream_.expires_after(cfg_->options.request_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(error_code ec) {
@@ -250,16 +252,16 @@ class Session : public std::enable_shared_from_this<Session> {
       return close();
     }
     if (ec == http::error::header_limit) {
-      return send(nullptr, error_reply(http::status::request_header_fields_too_large,
-                                       "request head larger than " +
-                                           std::to_string(cfg_->options.max_request_bytes) +
-                                           " bytes"));
+      return send(nullptr,
+                  error_reply(http::status::request_header_fields_too_large,
+                              "request head larger than " +
+                                  std::to_string(cfg_->options.max_request_bytes) + " bytes"));
     }
     if (ec == http::error::body_limit) {
-      return send(nullptr, error_reply(http::status::payload_too_large,
-                                       "request body larger than " +
-                                           std::to_string(cfg_->options.max_request_bytes) +
-                                           " bytes"));
+      return send(nullptr,
+                  error_reply(http::status::payload_too_large,
+                              "request body larger than " +
+                                  std::to_string(cfg_->options.max_request_bytes) + " bytes"));
     }
     if (ec == http::error::buffer_overflow) {
       return send(nullptr, error_reply(http::status::request_header_fields_too_large,
@@ -295,18 +297,16 @@ class Session : public std::enable_shared_from_this<Session> {
     if (head) {
       auto res = std::make_shared<http::response<http::empty_body>>(reply.status, version);
       fill(*res);
-      http::async_write(stream_, *res,
-                        [self = shared_from_this(), res](error_code ec, std::size_t) {
-                          self->on_write(ec);
-                        });
+      http::async_write(
+          stream_, *res,
+          [self = shared_from_this(), res](error_code ec, std::size_t) { self->on_write(ec); });
     } else {
       auto res = std::make_shared<http::response<http::string_body>>(reply.status, version);
       fill(*res);
       res->body() = std::move(reply.body);
-      http::async_write(stream_, *res,
-                        [self = shared_from_this(), res](error_code ec, std::size_t) {
-                          self->on_write(ec);
-                        });
+      http::async_write(
+          stream_, *res,
+          [self = shared_from_this(), res](error_code ec, std::size_t) { self->on_write(ec); });
     }
   }
 

@@ -63,9 +63,9 @@ TEST_P(EndToEndTest, ServesARunWhileItGoesOnAndAfterItEnded) {
         }
         call.set_output(0, Value::make(1));
       })));
-  const StageId fail = g.add_stage(test::stage_spec(
-      "check", {type_id<int>()}, {},
-      test::body([](StageCall&) { throw std::runtime_error("bad"); })));
+  const StageId fail = g.add_stage(
+      test::stage_spec("check", {type_id<int>()}, {},
+                       test::body([](StageCall&) { throw std::runtime_error("bad"); })));
   const StageId after = g.add_stage(test::stage_spec("after", {}, {}));
   g.connect({train, 0}, {fail, 0});
   g.add_dependency(fail, after);

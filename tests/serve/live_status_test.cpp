@@ -37,8 +37,7 @@ Graph sweep_graph() {
   const StageId t0 = g.add_stage(std::move(a));
   const StageId t1 =
       g.add_stage(test::stage_spec("train[l2=1]", {type_id<int>()}, {type_id<int>()}));
-  const StageId pick =
-      g.add_stage(test::stage_spec("pick", {type_id<int>(), type_id<int>()}, {}));
+  const StageId pick = g.add_stage(test::stage_spec("pick", {type_id<int>(), type_id<int>()}, {}));
   const StageId report = g.add_stage(test::stage_spec("report", {}, {}));
   g.connect({r, 0}, {t0, 0});
   g.connect({r, 0}, {t1, 0});
@@ -229,7 +228,8 @@ TEST(LiveStatusTest, FoldsEventsIntoStagesAndCounters) {
 TEST(LiveStatusTest, PrometheusTextIsWellFormedAndHasNoParameterValues) {
   LiveStatus live(sweep_graph());
   live.on_event(run_event(EventKind::kRunStarted, 0ns));
-  for (std::uint32_t i = 0; i < 3; ++i) live.on_event(stage_event(EventKind::kStageStarted, i, 1ms));
+  for (std::uint32_t i = 0; i < 3; ++i)
+    live.on_event(stage_event(EventKind::kStageStarted, i, 1ms));
   Event metric = stage_event(EventKind::kMetric, 1, 2ms);
   metric.metric = "loss";
   metric.value = 0.25;

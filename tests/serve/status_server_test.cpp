@@ -121,12 +121,11 @@ class Client {
 
 std::string request(const std::string& method, const std::string& target, std::uint16_t port,
                     const std::string& extra = "") {
-  return method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-         "\r\n" + extra + "\r\n";
+  return method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\n" +
+         extra + "\r\n";
 }
 
-Client::Response get(std::uint16_t port, const std::string& target,
-                     const std::string& extra = "") {
+Client::Response get(std::uint16_t port, const std::string& target, const std::string& extra = "") {
   Client c(port);
   c.send(request("GET", target, port, extra));
   return c.read();
@@ -256,9 +255,9 @@ TEST(StatusServerTest, ChecksTheHostHeader) {
   const Client::Response rebinding = with_host("Host: evil.example:" + p + "\r\n");
   EXPECT_EQ(rebinding.status, 421);
   EXPECT_NE(rebinding.body.find("localhost:" + p), std::string::npos) << rebinding.body;
-  EXPECT_EQ(with_host("Host: 127.0.0.1:" + std::to_string(port == 1 ? 2 : port - 1) + "\r\n")
-                .status,
-            421);
+  EXPECT_EQ(
+      with_host("Host: 127.0.0.1:" + std::to_string(port == 1 ? 2 : port - 1) + "\r\n").status,
+      421);
   EXPECT_EQ(with_host("Host: 127.0.0.1\r\n").status, port == 80 ? 200 : 421);
 }
 
@@ -301,14 +300,16 @@ TEST(StatusServerTest, RejectsOversizedAndMalformedRequestsAndKeepsServing) {
 }
 
 TEST(StatusServerTest, RefusesNonLoopbackWithoutTokenAndBadSettings) {
-  Result<std::unique_ptr<StatusServer>> open = StatusServer::start(live_status(), {.address = "0.0.0.0"});
+  Result<std::unique_ptr<StatusServer>> open =
+      StatusServer::start(live_status(), {.address = "0.0.0.0"});
   ASSERT_FALSE(open.has_value());
   EXPECT_EQ(open.error().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(open.error().message().find("0.0.0.0:0 without a token"), std::string::npos)
       << open.error().message();
   EXPECT_NE(open.error().message().find("--serve-token"), std::string::npos);
 
-  Result<std::unique_ptr<StatusServer>> name = StatusServer::start(live_status(), {.address = "localhost"});
+  Result<std::unique_ptr<StatusServer>> name =
+      StatusServer::start(live_status(), {.address = "localhost"});
   ASSERT_FALSE(name.has_value());
   EXPECT_NE(name.error().message().find("not an IP address"), std::string::npos);
 
@@ -341,8 +342,7 @@ TEST(StatusServerTest, TokenIsRequiredWhenSet) {
   EXPECT_EQ(none.headers.at("www-authenticate"), "Bearer realm=\"trainflow\"");
   EXPECT_EQ(get(port, "/api/run", "Authorization: Bearer wrong-token-0123456789\r\n").status, 401);
   EXPECT_EQ(get(port, "/api/run", "Authorization: Bearer " + token + "x\r\n").status, 401);
-  EXPECT_EQ(get(port, "/api/run", "Authorization: Bearer " + token.substr(1) + "\r\n").status,
-            401);
+  EXPECT_EQ(get(port, "/api/run", "Authorization: Bearer " + token.substr(1) + "\r\n").status, 401);
   EXPECT_EQ(get(port, "/api/run?token=nope").status, 401);
   EXPECT_EQ(get(port, "/api/run", "Authorization: Bearer " + token + "\r\n").status, 200);
   EXPECT_EQ(get(port, "/metrics", "Authorization: bearer " + token + "\r\n").status, 200);

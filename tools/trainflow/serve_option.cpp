@@ -16,9 +16,10 @@ namespace {
 constexpr std::uint16_t kDefaultServePort = 8470;
 
 Status bad_address(const std::string& text, const std::string& why) {
-  return invalid_argument("--serve=" + text + ": " + why +
-                          "; expected ADDR:PORT with a numeric address, e.g. --serve=127.0.0.1:8470, "
-                          "--serve=[::1]:0 or --serve=:9000 (port 0: any free port)");
+  return invalid_argument(
+      "--serve=" + text + ": " + why +
+      "; expected ADDR:PORT with a numeric address, e.g. --serve=127.0.0.1:8470, "
+      "--serve=[::1]:0 or --serve=:9000 (port 0: any free port)");
 }
 
 }  // namespace
@@ -58,9 +59,8 @@ Result<observe::ServeOptions> parse_serve_address(const std::string& text) {
     port = host.substr(colon + 1);
     host = host.substr(0, colon);
     has_port = true;
-  } else if (!host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
-               return c >= '0' && c <= '9';
-             })) {
+  } else if (!host.empty() &&
+             std::all_of(host.begin(), host.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     port = host;  // only a port
     host = {};
     has_port = true;
