@@ -829,8 +829,8 @@ TEST(MetricRecorderTest, AFailingStoreLosesRowsButNeverThrows) {
   EXPECT_EQ(bounded.dropped(), 5u);
 }
 
-// synthetic -> mlp_classifier (5 epochs, no early stop) and logistic_regression, both
-// measured; write_csv writes the data to `csv`.
+// synthetic -> mlp_classifier (5 epochs scored on held-out rows, never stopping early) and
+// logistic_regression; write_csv writes the data to `csv`.
 std::string priced_workflow(const std::filesystem::path& csv) {
   return R"(name: priced
 seed: 5
@@ -842,7 +842,7 @@ stages:
   net:
     uses: mlp_classifier
     needs: [data]
-    with: {hidden_layers: [4], max_iter: 5, tol: 0, n_iter_no_change: 100}
+    with: {hidden_layers: [4], max_iter: 5, tol: 0, n_iter_no_change: 100, early_stopping: true}
     resources: {threads: 2}
   linear:
     uses: logistic_regression
@@ -912,17 +912,23 @@ TEST(WorkflowRunTest, RecordsAccountingCostsAndLiveMetrics) {
   EXPECT_GE(*stages["save"].bytes_written, csv_bytes);
   EXPECT_LT(*stages["data"].bytes_written, csv_bytes) << "data wrote no CSV";
 
-  // The MLP's loss and validation-free curve: one loss per epoch, steps 0..4, in order.
-  std::vector<std::int64_t> steps;
+  // The MLP's curves: one loss and one validation score (accuracy) per epoch, steps 0..4.
+  std::vector<std::int64_t> loss_steps;
+  std::vector<std::int64_t> score_steps;
   for (const StageMetric& m : stages["net"].metrics) {
+    ASSERT_TRUE(m.step.has_value()) << m.name;
     if (m.name == "loss") {
-      ASSERT_TRUE(m.step.has_value());
       EXPECT_TRUE(std::isfinite(m.value));
-      steps.push_back(*m.step);
+      loss_steps.push_back(*m.step);
+    } else {
+      ASSERT_EQ(m.name, "validation_score");
+      EXPECT_GE(m.value, 0.0);
+      EXPECT_LE(m.value, 1.0);
+      score_steps.push_back(*m.step);
     }
-    EXPECT_NE(m.name, "validation_score") << "no validation rows";
   }
-  EXPECT_EQ(steps, (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(loss_steps, (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(score_steps, loss_steps);
   // Logistic regression: the objective from the start (step 0) on, never increasing.
   std::vector<double> objective;
   for (const StageMetric& m : stages["linear"].metrics) {
