@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "command.hpp"
+#include "observe_commands.hpp"
 #include "stages_command.hpp"
 #include "store_commands.hpp"
 #include "trainflow/version.hpp"
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   trainflow::cli::add_stages_command(app);
   trainflow::cli::add_workflow_commands(app, exit_code);
   trainflow::cli::add_store_commands(app, exit_code);
+  trainflow::cli::add_observe_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -115,6 +115,7 @@ void add_run_settings(CLI::App* cmd, RunSettings& settings) {
                 "No live progress line (it is shown only when stdout is a terminal and "
                 "--json is not given)");
   add_serve_options(cmd, settings.serve);
+  add_log_settings(cmd, settings.log);
 }
 
 std::string manifest_source(const std::string& file, const std::vector<std::string>& overrides) {
@@ -144,6 +145,9 @@ int run_loaded(config::Workflow wf, const RunSettings& settings) {
                                      .run_id = settings.run_id,
                                      .resume = settings.resume,
                                      .manifest_source_json = settings.manifest_source_json};
+  const std::shared_ptr<observe::LogObserver> log =
+      make_log_observer(settings.log, settings.workdir);
+  options.observers.push_back(log);
   Result<std::unique_ptr<ServeSession>> serve = start_serve(settings.serve, wf.graph);
   if (!serve) {
     std::cerr << serve.error().message() << "\n";
@@ -160,6 +164,7 @@ int run_loaded(config::Workflow wf, const RunSettings& settings) {
     watch->stop();
     interrupted = watch->interrupted();
   }
+  report_log_problems(*log);
   if (!result) {
     std::cerr << result.error().message() << "\n";
     return result.error().code() == StatusCode::kNotFound ? kExitUsage : kExitRunFailed;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "observe_commands.hpp"
 #include "serve_option.hpp"
 #include "trainflow/config/workflow.hpp"
 
@@ -26,9 +27,10 @@ struct RunSettings {
   bool resume = false;   // run_id names a recorded run to finish
   std::string manifest_source_json{};
   ServeSettings serve{};  // --serve, --serve-token, --serve-linger
+  LogSettings log{};  // --log-format, --log-level
 };
 
-// --threads and --no-progress.
+// --threads, --no-progress, --log-format and --log-level.
 void add_run_settings(CLI::App* cmd, RunSettings& settings);
 
 // Runs `wf` with the cache and run store of settings.workdir, watching SIGINT/SIGTERM and drawing
