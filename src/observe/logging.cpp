@@ -276,14 +276,13 @@ LogLevel LogObserver::level(const Event& e) noexcept {
         return e.dropped > 0 ? LogLevel::kWarn : LogLevel::kInfo;
       }
       return e.run_status == RunStatus::kCancelled ? LogLevel::kWarn : LogLevel::kError;
-    case EventKind::kStageFinished:
-      return e.status == StageStatus::kSucceeded ? LogLevel::kInfo : LogLevel::kWarn;
     case EventKind::kStageFailed: return LogLevel::kError;
     case EventKind::kStageRetry: return LogLevel::kWarn;
     case EventKind::kGrantChanged: return LogLevel::kDebug;
     case EventKind::kLog: return e.level;
     case EventKind::kRunStarted:
     case EventKind::kStageStarted:
+    case EventKind::kStageFinished:
     case EventKind::kCacheHit:
     case EventKind::kProgress:
     case EventKind::kMetric: return LogLevel::kInfo;

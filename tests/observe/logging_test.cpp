@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "testing/temp_dir.hpp"
+#include "trainflow/exec/executor.hpp"
+#include "trainflow/graph/pipeline.hpp"
 
 namespace trainflow::observe {
 namespace {
@@ -101,7 +103,8 @@ TEST(LogObserverTest, EveryKindHasALevelAndAMessage) {
   EXPECT_EQ(LogObserver::level(failed), LogLevel::kError);
   Event skipped = event(EventKind::kStageFinished, "s");
   skipped.status = StageStatus::kSkipped;
-  EXPECT_EQ(LogObserver::level(skipped), LogLevel::kWarn);
+  // A consequence of another stage's failure or of cancelling the run, which say so themselves.
+  EXPECT_EQ(LogObserver::level(skipped), LogLevel::kInfo);
   EXPECT_EQ(LogObserver::level(event(EventKind::kGrantChanged, "s")), LogLevel::kDebug);
   Event cancelled = event(EventKind::kRunFinished);
   cancelled.run_status = RunStatus::kCancelled;
@@ -367,6 +370,41 @@ TEST(LogObserverTest, ARunWithoutIdLogsUnderUnnamed) {
     EXPECT_EQ(LogObserver::format(e, LogFormat::kText).find("[run -]") != std::string::npos, true);
   }
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "unnamed" / "run.log"));
+}
+
+// A real run: the executor delivers the events, the run's end is written before wait() returns.
+TEST(LogObserverTest, LogsARealRun) {
+  test::TempDir dir("trainflow-logs");
+  auto log = std::make_shared<LogObserver>(LogOptions{.directory = dir.path()});
+  Pipeline p{"tiny"};
+  Handle<int> a = p.add("load/a", [] { return 20; });
+  p.add(
+      "fit[l2=1]",
+      [](StageContext& ctx, int x) {
+        for (int epoch = 0; epoch < 3; ++epoch) ctx.report_metric("loss", 1.0 / (epoch + 1), epoch);
+        ctx.log(LogLevel::kWarn, "learning rate too high");
+        if (x > 0) throw std::runtime_error("diverged");
+      },
+      a);
+  Executor executor{{.threads = 2}};
+  const RunReport report = executor.run(p, {.observers = {log}, .run_id = "e2e"});
+  EXPECT_FALSE(report.ok());
+  EXPECT_TRUE(log->status().ok()) << log->status().message();
+  const auto run = lines(read(dir.path() / "e2e" / "run.log"));
+  ASSERT_GE(run.size(), 8U) << read(dir.path() / "e2e" / "run.log");
+  EXPECT_NE(run.front().find(" info [run e2e] run started (graph tiny)"), std::string::npos);
+  EXPECT_NE(run.back().find(" error [run e2e] run failed: "), std::string::npos) << run.back();
+  const auto fit = lines(read(dir.path() / "e2e" / "fit%5Bl2%3D1%5D.log"));
+  ASSERT_EQ(fit.size(), 6U) << read(dir.path() / "e2e" / "fit%5Bl2%3D1%5D.log");
+  EXPECT_NE(fit[0].find("[fit[l2=1]] started on worker "), std::string::npos);
+  EXPECT_NE(fit[1].find("[fit[l2=1]] loss = 1 at step 0"), std::string::npos);
+  EXPECT_NE(fit[3].find("[fit[l2=1]] loss = 0.333333333333333"), std::string::npos);
+  EXPECT_NE(fit[4].find(" warn [run e2e] [fit[l2=1]] learning rate too high"), std::string::npos);
+  EXPECT_NE(fit[5].find(" error [run e2e] [fit[l2=1]] failed"), std::string::npos);
+  EXPECT_NE(fit[5].find("diverged"), std::string::npos);
+  const auto load = lines(read(dir.path() / "e2e" / "load%2Fa.log"));
+  ASSERT_EQ(load.size(), 2U);
+  EXPECT_NE(load[1].find("[load/a] succeeded in "), std::string::npos);
 }
 
 TEST(LogOptionsTest, ParsesFormatsAndLevels) {

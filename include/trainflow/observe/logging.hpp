@@ -15,9 +15,10 @@
 //          threads","attempt":1,"worker":1,"threads":2,"queue_wait_ms":0.4}
 //
 // (one line each). The time is the event's, in UTC. Every EventKind maps to a line; its level is
-// info except: kStageFailed and a failed run are errors; kStageRetry, a cancelled run, a stage
-// skipped or cancelled and a run that dropped events are warnings; kGrantChanged is debug; kLog
-// has its own level. Progress lines are throttled per stage (see LogOptions). Line breaks and
+// info except: kStageFailed and a failed run are errors; kStageRetry, a cancelled run and a run
+// that dropped events are warnings (a stage skipped or cancelled is info: the failure or the
+// cancellation that caused it is logged already); kGrantChanged is debug; kLog has its own
+// level. Progress lines are throttled per stage (see LogOptions). Line breaks and
 // other control characters inside a text line's message are escaped (\n, \r, \xNN), so one
 // event is one line. A run without an id logs under `<directory>/unnamed/`.
 //
