@@ -2,7 +2,9 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "bench_command.hpp"
 #include "command.hpp"
+#include "machine_command.hpp"
 #include "observe_commands.hpp"
 #include "stages_command.hpp"
 #include "store_commands.hpp"
@@ -21,6 +23,8 @@ int main(int argc, char** argv) {
   trainflow::cli::add_workflow_commands(app, exit_code);
   trainflow::cli::add_store_commands(app, exit_code);
   trainflow::cli::add_observe_commands(app, exit_code);
+  trainflow::cli::add_machine_command(app, exit_code);
+  trainflow::cli::add_bench_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
