@@ -77,8 +77,9 @@ void EventHub::push_shared(const RawEvent& event, bool urgent) {
     shared_.push_back(event);
     if (!urgent) return;
     urgent_ = true;
+    // Under the lock: once the run's end is delivered its executor, and this hub, may go.
+    wake_.notify_one();
   }
-  wake_.notify_one();
 }
 
 std::int64_t EventHub::read_all() {

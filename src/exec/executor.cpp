@@ -36,7 +36,7 @@ Executor& StageContext::executor() const noexcept {
   return run_->executor();
 }
 unsigned StageContext::threads() const noexcept {
-  return threads_;
+  return run_->grant_of(stage_, threads_);
 }
 void StageContext::report_metric(std::string_view name, double value, std::int64_t step) const {
   run_->report(stage_, EventKind::kMetric, name, value, step);
@@ -244,6 +244,12 @@ Executor::Executor(ExecutorOptions options)
     : scheduler_(std::make_unique<detail::Scheduler>(*this, options.threads)) {
   scheduler_->set_clock(options.clock ? std::move(options.clock)
                                       : std::make_shared<AsioClock>(*this));
+  scheduler_->set_pool(
+      std::make_unique<detail::ResourcePool>(options.capacity, scheduler_->num_workers()));
+}
+
+const ResourceCapacity& Executor::capacity() const noexcept {
+  return scheduler_->pool().capacity();
 }
 
 Executor::~Executor() {
@@ -271,6 +277,22 @@ void Executor::post_job(detail::Job* job) {
 
 RunHandle Executor::submit(const Graph& graph, RunOptions options) {
   auto plan = graph.plan();
+  if (plan.has_value() && !(*plan)->demands.empty()) {
+    // A demand that can never be met is a problem of the graph on this executor.
+    std::vector<std::string> problems;
+    const detail::Plan& p = **plan;
+    for (std::uint32_t i = 0; i < p.num_stages; ++i) {
+      std::string why = scheduler_->pool().never_fits(p.demands[i]);
+      if (!why.empty()) problems.push_back("stage '" + p.names[i] + "' can never run: " + why);
+    }
+    if (!problems.empty()) {
+      std::string message = "graph '" + p.graph_name + "' cannot run on this executor (" +
+                            std::to_string(problems.size()) + " problem" +
+                            (problems.size() == 1 ? "" : "s") + "):";
+      for (const std::string& s : problems) message += "\n  " + s;
+      plan = Result<std::shared_ptr<const detail::Plan>>{invalid_argument(std::move(message))};
+    }
+  }
   if (!plan.has_value()) {
     auto data = std::make_shared<detail::RunData>();
     data->status = RunStatus::kInvalid;

@@ -146,6 +146,92 @@ RunState::RunState(Scheduler& scheduler, std::shared_ptr<const Plan> plan, RunOp
     channel_->observers = options_.observers;
     failure_text_ = std::make_unique<std::uint32_t[]>(n);
   }
+  if (!plan_->demands.empty() || !options_.expected_durations.empty()) {
+    pool_ = &scheduler_.pool();
+    demands_.resize(n);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      demands_[i] = pool_->demand_of(plan_->info[i].threads, plan_->demands.empty()
+                                                                ? ResourceDemand{}
+                                                                : plan_->demands[i]);
+    }
+    held_ = std::make_unique<Held[]>(n);
+    grant_ = std::make_unique<std::atomic<unsigned>[]>(n);
+    admitted_ = std::make_unique<bool[]>(n);
+    compute_priorities();
+  }
+}
+
+void RunState::compute_priorities() {
+  const Plan& plan = *plan_;
+  const std::uint32_t n = plan.num_stages;
+  std::vector<double> known;
+  std::vector<double> seconds(n, -1.0);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    auto it = options_.expected_durations.find(plan.names[i]);
+    if (it == options_.expected_durations.end()) continue;
+    seconds[i] = std::max(0.0, std::chrono::duration<double>(it->second).count());
+    known.push_back(seconds[i]);
+  }
+  double fallback = 1e-3;
+  if (!known.empty()) {
+    std::nth_element(known.begin(), known.begin() + static_cast<std::ptrdiff_t>(known.size() / 2),
+                     known.end());
+    fallback = known[known.size() / 2];
+  }
+  for (double& s : seconds) {
+    if (s < 0) s = fallback;
+  }
+  // Longest path to a sink, weighing each stage by its duration: in reverse topological order.
+  std::vector<std::int32_t> preds(plan.num_preds.begin(), plan.num_preds.end());
+  std::vector<std::uint32_t> order(plan.sources.begin(), plan.sources.end());
+  order.reserve(n);
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    const StageInfo& info = plan.info[order[k]];
+    for (std::uint32_t e = info.succ_begin; e < info.succ_end; ++e) {
+      const std::uint32_t s = plan.succs[e] & Plan::kStageMask;
+      if (--preds[s] == 0) order.push_back(s);
+    }
+  }
+  priority_.assign(n, 0.0);
+  for (std::size_t k = order.size(); k-- > 0;) {
+    const std::uint32_t i = order[k];
+    const StageInfo& info = plan.info[i];
+    double tail = 0;
+    for (std::uint32_t e = info.succ_begin; e < info.succ_end; ++e) {
+      tail = std::max(tail, priority_[plan.succs[e] & Plan::kStageMask]);
+    }
+    priority_[i] = seconds[i] + tail;
+  }
+}
+
+bool RunState::request(std::uint32_t i) {
+  if (!pool_->admit_or_queue(this, i, demands_[i], priority_[i])) return false;
+  admitted_[i] = true;
+  return true;
+}
+
+void RunState::admitted(std::uint32_t stage) {
+  admitted_[stage] = true;
+  scheduler_.post(&jobs_[stage]);
+}
+
+void RunState::release_held(std::uint32_t i) {
+  if (!pool_ || !admitted_[i]) return;
+  admitted_[i] = false;
+  pool_->release(this, i);
+}
+
+void RunState::grant_changed(std::uint32_t stage, unsigned cpus) {
+  set_grant(stage, cpus);
+  if (!channel_) return;
+  RawEvent e;
+  e.kind = EventKind::kGrantChanged;
+  e.t = EventHub::now_ns();
+  e.stage = stage;
+  e.attempt = data_->states[stage].attempts;
+  e.threads = cpus;
+  Worker* w = scheduler_.current();
+  emit(w ? static_cast<int>(w->index) : -1, e);
 }
 
 void RunState::start(std::shared_ptr<RunState> self) {
@@ -184,6 +270,7 @@ void RunState::cancel() noexcept {
   stopping_.store(true, std::memory_order_relaxed);
   stop_source_.request_stop();
   stop_retries();
+  if (pool_) pool_->drop(this);
 }
 
 const RunReport& RunState::wait() {
@@ -281,6 +368,7 @@ void RunState::dispatch(std::uint32_t i, Worker& w) {
       state.attempts = c == StageInfo::kNoControl ? 0 : controls_[c].attempts;
       if (state.attempts == 0) state.worker = 0;
     } else {
+      if (pool_ && !admitted_[i] && !request(i)) return;  // queued: admission runs it
       outcome = invoke(i, w);
       if (outcome == StageStatus::kPending) return;  // deferred: its completion resolves it
     }
@@ -314,7 +402,8 @@ StageStatus RunState::invoke(std::uint32_t i, Worker& w) {
     e.kind = EventKind::kStageStarted;
     e.stage = i;
     e.attempt = attempt;
-    e.threads = std::min(info.threads, scheduler_.num_workers());
+    e.threads = grant_ ? grant_[i].load(std::memory_order_relaxed)
+                       : std::min(info.threads, scheduler_.num_workers());
     e.worker = static_cast<std::int16_t>(w.index);
     if (times && attempt == 1) {
       e.t = channel_->start_steady_ns + times->start_ns;
@@ -332,7 +421,10 @@ StageStatus RunState::invoke(std::uint32_t i, Worker& w) {
   StageCall call{
       this,
       i,
-      StageContext{this, i, w.index, std::min(info.threads, scheduler_.num_workers()), timed.get()},
+      StageContext{this, i, w.index,
+                   grant_ ? grant_[i].load(std::memory_order_relaxed)
+                          : std::min(info.threads, scheduler_.num_workers()),
+                   timed.get()},
       data_->slots.data(),
       plan.input_slots.data() + info.in_begin,
       info.in_end - info.in_begin,
@@ -392,6 +484,8 @@ StageStatus RunState::invoke(std::uint32_t i, Worker& w) {
 StageStatus RunState::failed(std::uint32_t i, const Status& status, std::exception_ptr error,
                              bool own_message) {
   // A stage that gives up because it was told to stop is cancelled, not failed.
+  // Resources go back before a retry can be scheduled (it asks for them again).
+  release_held(i);
   if (status.code() == StatusCode::kCancelled && stopping_.load(std::memory_order_relaxed)) {
     return StageStatus::kCancelled;
   }
@@ -522,6 +616,7 @@ void RunState::record_failure(std::uint32_t i, const Status& status, std::except
     stopping_.store(true, std::memory_order_relaxed);
     stop_source_.request_stop();
     stop_retries();
+    if (pool_) pool_->drop(this);
   }
 }
 
@@ -567,6 +662,11 @@ std::uint32_t RunState::resolve(std::uint32_t i, StageStatus outcome, Worker* w)
     }
   }
 
+  // Under admission a succeeded stage keeps its resources until its ready successors are queued
+  // (below), so that they are admitted by priority, not by who asks first.
+  const bool queue_successors = pool_ && mark == 0 && info.succ_begin != info.succ_end;
+  if (!queue_successors) release_held(i);
+
   if (info.succ_begin == info.succ_end) {
     if (w) {
       if (w->pending_run != this) Scheduler::flush(*w);
@@ -588,6 +688,7 @@ std::uint32_t RunState::resolve(std::uint32_t i, StageStatus outcome, Worker* w)
   const std::uint32_t* succ = plan.succs.data() + info.succ_begin;
   const std::uint32_t* const succ_end = plan.succs.data() + info.succ_end;
   std::uint32_t next = kNone;
+  std::vector<std::uint32_t> ready;
   for (; succ != succ_end; ++succ) {
     const std::uint32_t s = *succ & Plan::kStageMask;
     StageJob& job = jobs[s];
@@ -597,13 +698,20 @@ std::uint32_t RunState::resolve(std::uint32_t i, StageStatus outcome, Worker* w)
       continue;
     }
     if (times) times[s].ready_ns = ended;
-    if (w && next == kNone) {
+    if (queue_successors) {
+      ready.push_back(s);
+    } else if (w && next == kNone) {
       next = s;
     } else if (w) {
       scheduler.push_local(*w, &job);
     } else {
       scheduler.post(&job);
     }
+  }
+  if (queue_successors) {
+    // The last touch of this run: the pool may start (and end) the successors at once.
+    const bool held = std::exchange(admitted_[i], false);
+    pool_->release_and_queue(this, i, held, ready, priority_, demands_);
   }
   return next;
 }

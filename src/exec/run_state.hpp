@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "exec/resource_pool.hpp"
 #include "exec/scheduler.hpp"
 #include "graph/plan.hpp"
 #include "trainflow/exec/executor.hpp"
@@ -203,6 +204,20 @@ class RunState {
               std::int64_t step, std::uint8_t level = 0);
   bool observed() const noexcept { return channel_ != nullptr; }
 
+  // Resource admission (runs that go through the executor's ResourcePool).
+  Held* held_of(std::uint32_t stage) noexcept { return &held_[stage]; }
+  void set_grant(std::uint32_t stage, unsigned cpus) noexcept {
+    grant_[stage].store(cpus, std::memory_order_relaxed);
+  }
+  // The pool admitted a queued stage (its Held and grant are set): runs it.
+  void admitted(std::uint32_t stage);
+  // The pool grew a running stage's grant.
+  void grant_changed(std::uint32_t stage, unsigned cpus);
+  // StageContext::threads(): the stage's current grant, or `fixed` outside admission.
+  unsigned grant_of(std::uint32_t stage, unsigned fixed) const noexcept {
+    return grant_ ? grant_[stage].load(std::memory_order_relaxed) : fixed;
+  }
+
   // Counts `count` resolved sinks; the last one ends the run (which may destroy this).
   void sinks_resolved(std::uint32_t count);
 
@@ -242,6 +257,12 @@ class RunState {
   void complete();
   std::int64_t now_ns() const noexcept;
   void emit(int worker, RawEvent event);
+  // Asks the pool for stage i's resources: true when it may run now.
+  bool request(std::uint32_t i);
+  // Gives back what stage i holds, if anything.
+  void release_held(std::uint32_t i);
+  // Critical-path priorities of admission, from RunOptions::expected_durations.
+  void compute_priorities();
 
   Scheduler& scheduler_;
   std::shared_ptr<const Plan> plan_;
@@ -269,6 +290,16 @@ class RunState {
   std::shared_ptr<RunChannel> channel_;
   EventHub* hub_ = nullptr;
   std::unique_ptr<std::uint32_t[]> failure_text_;  // per stage: RawEvent::text of its failure
+
+  // Runs under admission only (pool_ set).
+  ResourcePool* pool_ = nullptr;
+  std::vector<Demand> demands_;
+  std::vector<double> priority_;  // expected seconds from the stage's start to the run's end
+  std::unique_ptr<Held[]> held_;  // written by the pool under its lock
+  std::unique_ptr<std::atomic<unsigned>[]> grant_;
+  // Per stage: admitted and not yet released. Handed between threads through the pool's lock and
+  // the job queues.
+  std::unique_ptr<bool[]> admitted_;
 };
 
 }  // namespace trainflow::detail

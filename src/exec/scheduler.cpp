@@ -175,15 +175,15 @@ EventHub& Scheduler::hub() {
 }
 
 void Scheduler::stop() {
-  {
-    std::lock_guard lock{hub_mutex_};
-    hub_.reset();  // every observed run has ended, and its events are delivered
-  }
   stopping_.store(true, std::memory_order_seq_cst);
   epoch_.fetch_add(1, std::memory_order_seq_cst);
   epoch_.notify_all();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  {
+    std::lock_guard lock{hub_mutex_};
+    hub_.reset();  // every observed run has ended, and its events are delivered
+  }
   for (auto& w : workers_) {
     while (Job* job = w->deque.pop()) job->fn(job, JobAction::kDiscard);
   }

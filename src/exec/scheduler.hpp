@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "exec/event_hub.hpp"
+#include "exec/resource_pool.hpp"
 #include "exec/work_stealing_deque.hpp"
 #include "trainflow/exec/clock.hpp"
 #include "trainflow/exec/detail/job.hpp"
@@ -84,6 +85,10 @@ class Scheduler {
   // The event hub of observed runs, started by the first one.
   EventHub& hub();
 
+  // Admission of stages against the executor's capacity. REQUIRES: set.
+  ResourcePool& pool() noexcept { return *pool_; }
+  void set_pool(std::unique_ptr<ResourcePool> pool) noexcept { pool_ = std::move(pool); }
+
   // Bookkeeping of runs, so that the executor's destructor can wait for them.
   void run_started() noexcept { active_runs_.fetch_add(1, std::memory_order_relaxed); }
   void run_finished() noexcept {
@@ -118,6 +123,7 @@ class Scheduler {
   std::atomic<bool> stopping_{false};
   std::atomic<int> active_runs_{0};
 
+  std::unique_ptr<ResourcePool> pool_;
   std::mutex hub_mutex_;
   std::unique_ptr<EventHub> hub_;
 };

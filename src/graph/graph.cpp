@@ -161,6 +161,16 @@ struct Graph::Impl {
         out.push_back("stage " + quoted(g[v].name) + ": timeout must be positive, not " +
                       std::to_string(g[v].timeout->count()) + " ms");
       }
+      const ResourceDemand& r = g[v].resources;
+      if (r.max_threads != 0 && r.max_threads < std::max(1u, g[v].threads)) {
+        out.push_back("stage " + quoted(g[v].name) + ": resources.max_threads (" +
+                      std::to_string(r.max_threads) + ") must be 0 or at least its threads (" +
+                      std::to_string(g[v].threads) + ")");
+      }
+      if (r.gpu_memory_bytes != 0 && r.gpus == 0) {
+        out.push_back("stage " + quoted(g[v].name) +
+                      ": resources.gpu_memory_bytes is set but resources.gpus is 0");
+      }
     }
 
     // How often each input port is bound: bound[bound_offset[v] + port].
@@ -320,6 +330,14 @@ struct Graph::Impl {
           }
         }
       }
+    }
+    bool declares = false;
+    for (std::uint32_t v = 0; v < n && !declares; ++v) {
+      declares = g[v].threads > 1 || g[v].resources != ResourceDemand{};
+    }
+    if (declares) {
+      plan->demands.resize(n);
+      for (std::uint32_t v = 0; v < n; ++v) plan->demands[v] = g[v].resources;
     }
     return out;
   }

@@ -74,6 +74,9 @@ struct Plan {
 
   std::vector<StageInfo> info;         // per stage: the above, gathered for the hot path
   std::vector<StageControl> controls;  // stages with retries or a timeout, in stage order
+  // StageSpec::resources per stage, when some stage declares any or more than one thread (the
+  // run then goes through resource admission); empty otherwise.
+  std::vector<ResourceDemand> demands;
 
   // Per-run memory given back by runs whose reports are gone, reused by the next runs so that
   // large graphs do not pay page faults on every run.

@@ -163,6 +163,8 @@ class Executor : public boost::asio::execution_context {
   RunHandle submit(const Pipeline& pipeline, RunOptions options = {});
 
   unsigned num_workers() const noexcept;
+  // What stages may hold at once: ExecutorOptions::capacity with its defaults filled in.
+  const ResourceCapacity& capacity() const noexcept;
 
   // The Asio executor of this context.
   executor_type get_executor() noexcept;

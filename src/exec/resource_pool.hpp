@@ -1,0 +1,118 @@
+// ResourcePool: admission of stages against an executor's capacity (private to trainflow; see
+// trainflow/exec/resources.hpp for the contract).
+//
+// Runs whose graph declares resources (a stage with more than one thread, memory, GPUs or a
+// growing grant) or that carry expected durations go through the pool: each ready stage asks for
+// its whole demand — cores, memory, GPUs — and either gets all of it at once or waits in one
+// queue shared by every such run, ordered by priority (the stage's critical path: the longest
+// expected time from its start to the end of the run), then by arrival. Whenever a stage gives
+// its resources back the queue is scanned in that order and every stage that fits is admitted.
+// A stage that does not fit may be overtaken by smaller ones behind it (backfilling), but only
+// kMaxBypass times: then it holds the line until it fits, so large stages never starve.
+//
+// Cores left over once the queue is empty go to running stages whose grant may grow
+// (ResourceDemand::max_threads), highest priority first; they come back when those stages end.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "trainflow/exec/resources.hpp"
+
+namespace trainflow::detail {
+
+class RunState;
+
+// What one admitted stage holds.
+struct Held {
+  unsigned cpus = 0;
+  std::uint64_t memory = 0;
+  std::uint64_t gpu_memory = 0;  // on each GPU in `gpus`
+  std::uint64_t gpus = 0;        // bit d: GPU d
+  bool elastic = false;          // in the pool's list of growable stages
+};
+
+// One stage's demand as the pool sees it (cores already capped at the capacity).
+struct Demand {
+  unsigned cpus = 1;
+  unsigned max_cpus = 1;  // >= cpus; more: the grant may grow
+  std::uint64_t memory = 0;
+  unsigned gpus = 0;
+  std::uint64_t gpu_memory = 0;
+};
+
+class ResourcePool {
+ public:
+  static constexpr unsigned kMaxBypass = 16;
+
+  // `capacity` with its defaults filled in for `workers`.
+  ResourcePool(const ResourceCapacity& capacity, unsigned workers);
+
+  const ResourceCapacity& capacity() const noexcept { return capacity_; }
+
+  // The pool's view of a stage's declared needs.
+  Demand demand_of(unsigned threads, const ResourceDemand& d) const noexcept;
+  // Why `d` can never be admitted here ("needs 64 GiB of memory; the executor has 16 GiB"), or
+  // empty when it can.
+  std::string never_fits(const ResourceDemand& d) const;
+
+  // Admits stage `stage` of `run` now (true) when it fits and nothing waits ahead of it; else
+  // queues it (false), and RunState::admitted() is called once it is admitted. Either way the
+  // pool fills the run's Held for the stage and sets its grant (RunState::set_grant) under its
+  // lock; the pool alone writes them until release().
+  bool admit_or_queue(RunState* run, std::uint32_t stage, const Demand& demand, double priority);
+  // Gives back what a stage holds, then admits what now fits and grows grants.
+  void release(RunState* run, std::uint32_t stage);
+  // release(run, stage) if `held`, and queues `ready` (stages of `run` with their demands and
+  // priorities), all under one lock, then admits by priority: each admitted stage goes to
+  // RunState::admitted().
+  void release_and_queue(RunState* run, std::uint32_t stage, bool held,
+                         const std::vector<std::uint32_t>& ready,
+                         const std::vector<double>& priority, const std::vector<Demand>& demands);
+  // Removes every queued stage of `run` and hands each to RunState::admitted() holding nothing
+  // (the run is stopping: they resolve as cancelled).
+  void drop(RunState* run);
+
+  // Cores held now, for tests and monitoring.
+  unsigned cpus_in_use() const;
+
+ private:
+  struct Waiting {
+    RunState* run;
+    std::uint32_t stage;
+    Demand demand;
+    double priority;
+    std::uint64_t seq;
+    unsigned bypassed = 0;
+  };
+  struct Growable {
+    RunState* run;
+    std::uint32_t stage;
+    unsigned max_cpus;
+    double priority;
+    Held* held;  // RunState's, guarded by mutex_
+  };
+
+  bool fits(const Demand& d) const noexcept;  // REQUIRES: mutex_ held
+  void give_back(RunState* run, std::uint32_t stage);  // REQUIRES: mutex_ held
+  void enqueue(const Waiting& w);                      // REQUIRES: mutex_ held
+  void take(const Demand& d, Held& held);       // REQUIRES: mutex_ held and fits(d)
+  // Admits queued stages that fit, then grows grants. REQUIRES: mutex_ held.
+  void pump();
+  // Spare cores, when nothing waits, to growable stages. REQUIRES: mutex_ held.
+  void grow();
+
+  ResourceCapacity capacity_;
+  mutable std::mutex mutex_;
+  unsigned free_cpus_;
+  std::uint64_t free_memory_;
+  std::vector<std::uint64_t> free_gpu_memory_;
+  std::vector<unsigned> gpu_users_;
+  std::vector<Waiting> queue_;  // by priority (descending), then seq
+  std::vector<Growable> growable_;
+  std::uint64_t next_seq_ = 0;
+};
+
+}  // namespace trainflow::detail
