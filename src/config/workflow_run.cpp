@@ -165,6 +165,7 @@ struct Tap {
   std::shared_ptr<StageCache> cache;
   RunStore* store = nullptr;
   std::string run_id;
+  std::int64_t run_started_ms = 0;  // RunInfo::started_ms: stage times are recorded from it
   std::optional<CostRates> rates;
   std::vector<ml::Metrics> metrics;  // per graph stage; written by its body only
   std::unique_ptr<bool[]> recorded;  // per graph stage; written by its body, or up front
@@ -259,8 +260,9 @@ class TapBody final : public StageBody {
     StoredStage row = stored_stage(*tap_, stage_, "succeeded");
     row.attempts = call.context().attempt();
     account(*tap_, stage_, row);
-    row.started_ms = now_ms() - row.wall_ms;
-    row.ended_ms = now_ms();
+    row.ended_ms = now_ms() - tap_->run_started_ms;
+    row.started_ms = row.ended_ms - row.wall_ms;
+    row.worker = call.context().worker();
     if (Status s = tap_->store->record_stage(tap_->run_id, row); !s.ok()) {
       call.fail(Status(s.code(), "recording the stage in the run store: " + s.message()));
       return;
@@ -431,6 +433,7 @@ Result<WorkflowRun> run_workflow(Workflow wf, const WorkflowRunOptions& options)
   std::optional<RunStore> store;
   std::set<std::string, std::less<>> already_recorded;
   std::string run_id = options.run_id.empty() ? new_run_id() : options.run_id;
+  std::int64_t run_started_ms = now_ms();
   if (options.record) {
     Result<RunStore> opened = RunStore::open(options.workdir / "runs.db");
     if (!opened) return std::move(opened).error();
@@ -440,11 +443,12 @@ Result<WorkflowRun> run_workflow(Workflow wf, const WorkflowRunOptions& options)
       Result<RunDetails> previous = store->run(run_id);
       if (!previous) return std::move(previous).error();
       for (const StoredStage& s : previous->stages) already_recorded.insert(s.name);
+      run_started_ms = previous->summary.info.started_ms;
     } else {
       RunInfo info{.id = run_id,
                    .workflow = wf.name,
                    .seed = wf.seed,
-                   .started_ms = now_ms(),
+                   .started_ms = run_started_ms,
                    .host = host_name(),
                    .trainflow_version = kVersion,
                    .compiler = __VERSION__,
@@ -474,6 +478,7 @@ Result<WorkflowRun> run_workflow(Workflow wf, const WorkflowRunOptions& options)
   tap->cache = *cache;
   tap->store = store ? &*store : nullptr;
   tap->run_id = run_id;
+  tap->run_started_ms = run_started_ms;
   tap->rates = options.rates ? options.rates : wf.cost;
   tap->metrics.resize(n);
   tap->recorded = std::make_unique<bool[]>(n);
@@ -526,6 +531,8 @@ Result<WorkflowRun> run_workflow(Workflow wf, const WorkflowRunOptions& options)
       row.cpu_ms = static_cast<std::int64_t>(out.cpu_ms);
       row.queue_wait_ms = queue_wait_ms;
       row.worker = r.worker;
+      row.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(r.start).count();
+      row.ended_ms = std::chrono::duration_cast<std::chrono::milliseconds>(r.end).count();
       account(*tap, s, row);
       if (r.status == StageStatus::kFailed && report.failed_stage() == out.name) {
         row.error = report.error().message();
