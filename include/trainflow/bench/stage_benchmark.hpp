@@ -46,6 +46,7 @@
 #include <utility>
 #include <vector>
 
+#include "trainflow/bench/stage_graph.hpp"
 #include "trainflow/exec/executor.hpp"
 #include "trainflow/graph/graph.hpp"
 #include "trainflow/graph/pipeline.hpp"
@@ -88,16 +89,6 @@ Inputs<std::decay_t<Ts>...> inputs(Ts&&... values) {
 
 namespace detail {
 
-// A source stage: emits one stored Value (a handle copy).
-class EmitValue final : public StageBody {
- public:
-  explicit EmitValue(Value value) : value_(std::move(value)) {}
-  void invoke(StageCall& call) override { call.set_output(0, value_); }
-
- private:
-  Value value_;
-};
-
 struct StageBenchmarkSetup {
   StageSpec stage;
   std::vector<Value> inputs;
@@ -106,21 +97,7 @@ struct StageBenchmarkSetup {
 
 // The graph of one case: "input<i>" sources feeding the stage, granted `grant` threads.
 inline Graph make_stage_graph(const StageBenchmarkSetup& setup, unsigned grant) {
-  Graph graph{setup.stage.name};
-  const auto n = static_cast<std::uint32_t>(setup.inputs.size());
-  for (std::uint32_t i = 0; i < n; ++i) {
-    StageSpec source;
-    source.name = "input" + std::to_string(i);
-    source.kind = "bench_input";
-    source.outputs = {{"out", setup.inputs[i].type()}};
-    source.body = std::make_shared<EmitValue>(setup.inputs[i]);
-    graph.add_stage(std::move(source));
-  }
-  StageSpec stage = setup.stage;
-  stage.threads = grant;
-  const StageId id = graph.add_stage(std::move(stage));
-  for (std::uint32_t i = 0; i < n; ++i) graph.connect({i, 0}, {id, i});
-  return graph;
+  return stage_graph(setup.stage, setup.inputs, grant);
 }
 
 inline void run_stage_benchmark(benchmark::State& state, const StageBenchmarkSetup& setup) {
