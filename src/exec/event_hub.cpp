@@ -10,6 +10,13 @@ namespace {
 
 // Among events timed alike, the order a run's events take: the run starts, a stage starts, what
 // it reports, it ends, the run ends.
+int rank(EventKind kind) noexcept;
+
+bool earlier(const RawEvent& x, const RawEvent& y) noexcept {
+  if (x.t != y.t) return x.t < y.t;
+  return rank(x.kind) < rank(y.kind);
+}
+
 int rank(EventKind kind) noexcept {
   switch (kind) {
     case EventKind::kRunStarted: return 0;
@@ -85,32 +92,54 @@ void EventHub::push_shared(const RawEvent& event, bool urgent) {
 std::int64_t EventHub::read_all() {
   std::int64_t newest = INT64_MIN;
   const std::size_t before = pending_.size();
+  // Each producer's events are nearly always in time order: keep sorted runs to merge later.
+  const auto close_run = [&](std::size_t from) {
+    if (pending_.size() == from) return;
+    auto first = pending_.begin() + static_cast<std::ptrdiff_t>(from);
+    if (!std::is_sorted(first, pending_.end(), earlier)) std::sort(first, pending_.end(), earlier);
+    runs_.push_back(from);
+  };
   for (const auto& ring : rings_) {
+    const std::size_t from = pending_.size();
     const std::uint64_t head = ring->head.load(std::memory_order_acquire);
     std::uint64_t tail = ring->tail.load(std::memory_order_relaxed);
     for (; tail != head; ++tail) pending_.push_back(ring->slots[tail & (kRingSize - 1)]);
     ring->tail.store(tail, std::memory_order_release);
+    close_run(from);
   }
   {
     std::lock_guard lock{mutex_};
     swap_.swap(shared_);
   }
+  const std::size_t from = pending_.size();
   pending_.insert(pending_.end(), swap_.begin(), swap_.end());
   swap_.clear();
+  close_run(from);
   for (std::size_t k = before; k < pending_.size(); ++k) newest = std::max(newest, pending_[k].t);
   return newest;
 }
 
 void EventHub::deliver(std::int64_t horizon) {
   if (pending_.empty()) return;
-  std::stable_sort(pending_.begin(), pending_.end(), [](const RawEvent& x, const RawEvent& y) {
-    if (x.t != y.t) return x.t < y.t;
-    return rank(x.kind) < rank(y.kind);
-  });
+  // Merge the sorted runs pairwise until one is left.
+  while (runs_.size() > 1) {
+    std::vector<std::size_t> merged;
+    for (std::size_t k = 0; k < runs_.size(); k += 2) {
+      merged.push_back(runs_[k]);
+      if (k + 1 == runs_.size()) break;
+      const std::size_t end = k + 2 < runs_.size() ? runs_[k + 2] : pending_.size();
+      std::inplace_merge(pending_.begin() + static_cast<std::ptrdiff_t>(runs_[k]),
+                         pending_.begin() + static_cast<std::ptrdiff_t>(runs_[k + 1]),
+                         pending_.begin() + static_cast<std::ptrdiff_t>(end), earlier);
+    }
+    runs_.swap(merged);
+  }
   std::size_t n = 0;
   while (n < pending_.size() && pending_[n].t <= horizon) ++n;
   for (std::size_t k = 0; k < n; ++k) deliver_one(pending_[k]);
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+  runs_.clear();
+  if (!pending_.empty()) runs_.push_back(0);
 }
 
 void EventHub::deliver_one(const RawEvent& raw) {

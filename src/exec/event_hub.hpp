@@ -86,7 +86,7 @@ class EventHub {
         .count();
   }
 
-  static constexpr std::size_t kRingSize = 1 << 14;       // events per worker ring
+  static constexpr std::size_t kRingSize = 1 << 16;       // events per worker ring (4 MiB)
   static constexpr std::size_t kMaxBacklog = 1 << 20;     // events in the shared list
 
  private:
@@ -114,6 +114,7 @@ class EventHub {
 
   // Hub thread only.
   std::vector<RawEvent> pending_;
+  std::vector<std::size_t> runs_;  // pending_ is sorted within [runs_[k], runs_[k + 1])
   std::vector<RawEvent> swap_;
   std::int64_t horizon_ = INT64_MIN;  // the newest time read before the current pass
 

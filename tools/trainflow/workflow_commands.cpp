@@ -23,6 +23,7 @@
 #include "run_watch.hpp"
 #include "trainflow/config/workflow.hpp"
 #include "trainflow/config/workflow_run.hpp"
+#include "trainflow/resources/machine.hpp"
 #include "trainflow/exec/executor.hpp"
 #include "trainflow/graph/pipeline.hpp"
 #include "trainflow/ml/evaluate.hpp"
@@ -145,6 +146,9 @@ int run_loaded(config::Workflow wf, const RunSettings& settings) {
                                      .run_id = settings.run_id,
                                      .resume = settings.resume,
                                      .manifest_source_json = settings.manifest_source_json};
+  // Stages are admitted against what this process may use: its cores, the available memory
+  // and the GPUs the driver reports.
+  options.capacity = capacity_of(detect_machine(), settings.threads);
   const std::shared_ptr<observe::LogObserver> log =
       make_log_observer(settings.log, settings.workdir);
   options.observers.push_back(log);

@@ -1,0 +1,224 @@
+// Resource-aware scheduling and the cost of observing a run.
+//
+//   makespan/<dag>/<order>        runs a DAG of stages with known durations and resource demands
+//                                 on an executor with a fixed capacity; counters: makespan_ms,
+//                                 bound_ms (max(critical path, work / capacity) over cores and
+//                                 memory) and ratio = makespan / bound. <order> is "critical_path"
+//                                 (RunOptions::expected_durations set: the admission queue takes
+//                                 the longest remaining path first) or "arrival" (no durations:
+//                                 every stage counts alike).
+//   observe/<shape>/<timing>/<observer>
+//                                 the scheduler benchmarks' chain and independent stages (empty
+//                                 stages, 2 workers) with and without an observer that counts
+//                                 events, so the ratio is what observing costs per stage.
+//
+// Stages of the makespan DAGs sleep for their duration: the figure is the scheduling, not the
+// arithmetic, so the machine's own core count does not matter and the capacity is virtual
+// (8 cores, 16 GiB). docs/BENCHMARKS.md explains the method; scripts/bench resources prints it.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "trainflow/exec/executor.hpp"
+#include "trainflow/exec/observer.hpp"
+#include "trainflow/graph/pipeline.hpp"
+
+namespace tf = trainflow;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool smoke() {
+  return std::getenv("TRAINFLOW_BENCH_SMOKE") != nullptr;
+}
+
+constexpr unsigned kCpus = 8;
+constexpr std::uint64_t kGiB = std::uint64_t{1} << 30;
+constexpr std::uint64_t kMemory = 16 * kGiB;
+
+struct Task {
+  std::string name;
+  double ms;
+  unsigned cpus;
+  std::uint64_t memory;
+  std::vector<int> after;
+};
+
+// An 8-trial sweep: prepare the data, train 8 models with mixed core and memory demands, pick
+// the best, evaluate it.
+std::vector<Task> sweep8() {
+  std::vector<Task> t;
+  t.push_back({"prepare", 10, 1, 2 * kGiB, {}});
+  const struct {
+    unsigned cpus;
+    unsigned gib;
+    double ms;
+  } trials[] = {{4, 4, 80}, {4, 6, 60}, {2, 6, 80}, {2, 4, 40},
+                {2, 2, 60}, {1, 6, 80}, {1, 4, 40}, {1, 2, 60}};
+  std::vector<int> all;
+  for (int k = 0; k < 8; ++k) {
+    t.push_back({"train[" + std::to_string(k) + "]", trials[k].ms, trials[k].cpus,
+                 trials[k].gib * kGiB, {0}});
+    all.push_back(k + 1);
+  }
+  t.push_back({"select", 5, 1, 1 * kGiB, all});
+  t.push_back({"evaluate", 5, 1, 1 * kGiB, {9}});
+  return t;
+}
+
+// Four independent sweeps of different sizes sharing the machine, each prepare → trials → select.
+std::vector<Task> four_sweeps() {
+  std::vector<Task> t;
+  std::mt19937 rng{11};
+  for (int s = 0; s < 4; ++s) {
+    const int prep = static_cast<int>(t.size());
+    t.push_back({"prep" + std::to_string(s), 5.0 + 5 * s, 1, kGiB, {}});
+    std::vector<int> trials;
+    for (int k = 0; k < 4 + 2 * s; ++k) {
+      const unsigned cpus = 1u << (rng() % 3);
+      const std::uint64_t mem = (1 + rng() % 6) * kGiB;
+      const double ms = 20.0 + 10.0 * (rng() % 7);
+      trials.push_back(static_cast<int>(t.size()));
+      t.push_back({"s" + std::to_string(s) + "t" + std::to_string(k), ms, cpus, mem, {prep}});
+    }
+    t.push_back({"select" + std::to_string(s), 5, 1, kGiB, trials});
+  }
+  return t;
+}
+
+double lower_bound_ms(const std::vector<Task>& tasks) {
+  std::vector<double> finish(tasks.size(), 0);
+  double path = 0, cpu_work = 0, mem_work = 0;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {  // tasks are in topological order
+    double start = 0;
+    for (int p : tasks[i].after) start = std::max(start, finish[static_cast<std::size_t>(p)]);
+    finish[i] = start + tasks[i].ms;
+    path = std::max(path, finish[i]);
+    cpu_work += tasks[i].ms * tasks[i].cpus;
+    mem_work += tasks[i].ms * static_cast<double>(tasks[i].memory);
+  }
+  return std::max({path, cpu_work / kCpus, mem_work / static_cast<double>(kMemory)});
+}
+
+void makespan(benchmark::State& state, std::vector<Task> (*dag)(), bool critical_path) {
+  const std::vector<Task> tasks = dag();
+  const double scale = smoke() ? 0.1 : 1.0;
+  tf::Pipeline p;
+  std::vector<tf::Handle<void>> handles;
+  tf::RunOptions options;
+  for (const Task& task : tasks) {
+    const auto sleep = std::chrono::microseconds{static_cast<std::int64_t>(task.ms * scale * 1e3)};
+    auto h = p.add(tf::StageOptions{.name = task.name,
+                                    .threads = task.cpus,
+                                    .resources = {.memory_bytes = task.memory}},
+                   [sleep] { std::this_thread::sleep_for(sleep); });
+    for (int a : task.after) p.order(handles[static_cast<std::size_t>(a)], h);
+    handles.push_back(h);
+    if (critical_path) {
+      options.expected_durations[task.name] =
+          std::chrono::microseconds{static_cast<std::int64_t>(task.ms * 1e3)};
+    }
+  }
+  tf::Executor ex{{.threads = kCpus, .capacity = {.cpus = kCpus, .memory_bytes = kMemory}}};
+  double total_ms = 0;
+  std::int64_t runs = 0;
+  for (auto _ : state) {
+    const tf::RunReport report = ex.run(p, options);
+    if (!report.ok()) {
+      state.SkipWithError(report.error().message().c_str());
+      return;
+    }
+    total_ms += std::chrono::duration<double, std::milli>(report.wall_time()).count();
+    ++runs;
+  }
+  const double bound = lower_bound_ms(tasks) * scale;
+  const double mean = total_ms / static_cast<double>(std::max<std::int64_t>(runs, 1));
+  state.counters["makespan_ms"] = mean;
+  state.counters["bound_ms"] = bound;
+  state.counters["ratio"] = mean / bound;
+}
+
+// Counts events; what a cheap real observer (a progress display, a metrics exporter) costs at
+// least.
+class Counter final : public tf::Observer {
+ public:
+  void on_event(const tf::Event& e) override {
+    count_ += 1 + (e.kind == tf::EventKind::kStageFinished);
+  }
+  std::uint64_t count_ = 0;
+};
+
+void observe(benchmark::State& state, bool chain, tf::Timing timing, bool observed) {
+  const int n = smoke() ? 1 << 10 : 1 << 16;
+  tf::Pipeline p;
+  std::vector<tf::Handle<void>> stages;
+  stages.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    stages.push_back(p.add("s" + std::to_string(i), [] {}));
+    if (chain && i > 0) p.order(stages[static_cast<std::size_t>(i) - 1], stages.back());
+  }
+  tf::Executor ex{{.threads = 2}};
+  auto counter = std::make_shared<Counter>();
+  tf::RunOptions options{.timing = timing};
+  if (observed) options.observers = {counter};
+  if (!ex.run(p, options).ok()) state.SkipWithError("run failed");  // the first run plans
+  for (auto _ : state) {
+    if (!ex.run(p, options).ok()) {
+      state.SkipWithError("run failed");
+      return;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["ns_per_stage"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * n, benchmark::Counter::kIsRate |
+                                                       benchmark::Counter::kInvert);
+}
+
+void register_all() {
+  const struct {
+    const char* name;
+    std::vector<Task> (*dag)();
+  } dags[] = {{"sweep8", sweep8}, {"four_sweeps", four_sweeps}};
+  for (const auto& d : dags) {
+    for (const bool cp : {true, false}) {
+      const std::string name =
+          std::string("makespan/") + d.name + (cp ? "/critical_path" : "/arrival");
+      benchmark::RegisterBenchmark(name.c_str(), makespan, d.dag, cp)
+          ->Unit(benchmark::kMillisecond)
+          ->Iterations(smoke() ? 1 : 5)
+          ->UseRealTime();
+    }
+  }
+  for (const bool chain : {true, false}) {
+    for (const tf::Timing timing : {tf::Timing::kFull, tf::Timing::kWall}) {
+      for (const bool observed : {false, true}) {
+        const std::string name = std::string("observe/") + (chain ? "chain" : "independent") +
+                                 (timing == tf::Timing::kFull ? "/timing_full" : "/timing_wall") +
+                                 (observed ? "/observed" : "/plain");
+        benchmark::RegisterBenchmark(name.c_str(), observe, chain, timing, observed)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
