@@ -490,23 +490,8 @@ StageStatus RunState::failed(std::uint32_t i, const Status& status, std::excepti
     return StageStatus::kCancelled;
   }
   if (const std::uint32_t c = plan_->info[i].control;
-      c != StageInfo::kNoControl && retry_later(c, status.code())) {
-    if (channel_) {
-      const StageControl& control = plan_->controls[c];
-      const std::uint32_t attempts = controls_[c].attempts;
-      RawEvent e;
-      e.kind = EventKind::kStageRetry;
-      e.t = EventHub::now_ns();
-      e.stage = i;
-      e.attempt = attempts;
-      e.a = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                control.retry.delay(attempts, seed_of(i)))
-                .count();
-      e.text = EventHub::keep_text(*channel_, error ? exception_message(error) : status.message());
-      Worker* w = scheduler_.current();
-      emit(w ? static_cast<int>(w->index) : -1, e);
-    }
-    return StageStatus::kPending;
+      c != StageInfo::kNoControl && retry_later(c, status, error)) {
+    return StageStatus::kPending;  // this run may be gone already
   }
   if (channel_) {
     failure_text_[i] =
@@ -516,7 +501,9 @@ StageStatus RunState::failed(std::uint32_t i, const Status& status, std::excepti
   return StageStatus::kFailed;
 }
 
-bool RunState::retry_later(std::uint32_t c, StatusCode code) {
+bool RunState::retry_later(std::uint32_t c, const Status& status,
+                           const std::exception_ptr& error) {
+  const StatusCode code = status.code();
   const StageControl& control = plan_->controls[c];
   ControlState& state = controls_[c];
   if (state.attempts >= control.retry.max_attempts || !control.retry.retryable(code) ||
@@ -535,6 +522,17 @@ bool RunState::retry_later(std::uint32_t c, StatusCode code) {
   // The wake-up may run the next attempt and end the run before wake_at returns: hold the run
   // until the id is stored (this may then be freed on return, as after resolve()).
   const std::shared_ptr<RunState> keep = self_;
+  if (channel_) {
+    RawEvent e;
+    e.kind = EventKind::kStageRetry;
+    e.t = EventHub::now_ns();
+    e.stage = control.stage;
+    e.attempt = state.attempts;
+    e.a = std::chrono::duration_cast<std::chrono::nanoseconds>(delay).count();
+    e.text = EventHub::keep_text(*channel_, error ? exception_message(error) : status.message());
+    Worker* w = scheduler_.current();
+    emit(w ? static_cast<int>(w->index) : -1, e);
+  }
   Clock& clock = scheduler_.clock();
   state.wakeup.store(
       clock.wake_at(clock.now() + delay, [run = keep, c] { run->backoff_ended(c); }));

@@ -238,7 +238,8 @@ class RunState {
   StageStatus failed(std::uint32_t i, const Status& status, std::exception_ptr error,
                      bool own_message = false);
   // Schedules the next attempt of control c after a failure with `code`, if the policy allows.
-  bool retry_later(std::uint32_t c, StatusCode code);
+  // Observers get a kStageRetry event carrying `status` (or `error`'s message).
+  bool retry_later(std::uint32_t c, const Status& status, const std::exception_ptr& error);
   // Cancels every stage waiting for its next attempt; called once the run stops.
   void stop_retries();
   // Starts a timed attempt of stage i: its state and its deadline wake-up.
