@@ -66,8 +66,11 @@ std::vector<Task> sweep8() {
                 {2, 2, 60}, {1, 6, 80}, {1, 4, 40}, {1, 2, 60}};
   std::vector<int> all;
   for (int k = 0; k < 8; ++k) {
-    t.push_back({"train[" + std::to_string(k) + "]", trials[k].ms, trials[k].cpus,
-                 trials[k].gib * kGiB, {0}});
+    t.push_back({"train[" + std::to_string(k) + "]",
+                 trials[k].ms,
+                 trials[k].cpus,
+                 trials[k].gib * kGiB,
+                 {0}});
     all.push_back(k + 1);
   }
   t.push_back({"select", 5, 1, 1 * kGiB, all});
@@ -117,10 +120,10 @@ void makespan(benchmark::State& state, std::vector<Task> (*dag)(), bool critical
   tf::RunOptions options;
   for (const Task& task : tasks) {
     const auto sleep = std::chrono::microseconds{static_cast<std::int64_t>(task.ms * scale * 1e3)};
-    auto h = p.add(tf::StageOptions{.name = task.name,
-                                    .threads = task.cpus,
-                                    .resources = {.memory_bytes = task.memory}},
-                   [sleep] { std::this_thread::sleep_for(sleep); });
+    auto h = p.add(
+        tf::StageOptions{
+            .name = task.name, .threads = task.cpus, .resources = {.memory_bytes = task.memory}},
+        [sleep] { std::this_thread::sleep_for(sleep); });
     for (int a : task.after) p.order(handles[static_cast<std::size_t>(a)], h);
     handles.push_back(h);
     if (critical_path) {
@@ -178,9 +181,9 @@ void observe(benchmark::State& state, bool chain, tf::Timing timing, bool observ
     }
   }
   state.SetItemsProcessed(state.iterations() * n);
-  state.counters["ns_per_stage"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) * n, benchmark::Counter::kIsRate |
-                                                       benchmark::Counter::kInvert);
+  state.counters["ns_per_stage"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * n,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void register_all() {

@@ -267,10 +267,10 @@ std::optional<std::uint64_t> parse_memory_mb(std::string_view s) {
     std::string_view suffix;
     double mib;
   };
-  static constexpr Unit kUnits[] = {{"KiB", 1.0 / 1024}, {"MiB", 1},         {"GiB", 1024},
-                                    {"TiB", 1024 * 1024}, {"KB", 1e3 / 1048576.0},
-                                    {"MB", 1e6 / 1048576.0}, {"GB", 1e9 / 1048576.0},
-                                    {"TB", 1e12 / 1048576.0}};
+  static constexpr Unit kUnits[] = {{"KiB", 1.0 / 1024},     {"MiB", 1},
+                                    {"GiB", 1024},           {"TiB", 1024 * 1024},
+                                    {"KB", 1e3 / 1048576.0}, {"MB", 1e6 / 1048576.0},
+                                    {"GB", 1e9 / 1048576.0}, {"TB", 1e12 / 1048576.0}};
   double scale = 1;
   for (const Unit& u : kUnits) {
     if (s.size() > u.suffix.size() && s.ends_with(u.suffix)) {
@@ -298,17 +298,16 @@ struct ResourcePositions {
 
 void read_resources(Walk& walk, const Entry& e, std::string_view where, Resources& out,
                     ResourcePositions* positions = nullptr) {
-  static const std::vector<std::string> kKeys = {"threads",    "max_threads", "memory",
-                                                 "memory_mb",  "gpus",        "gpu_memory",
-                                                 "gpu_memory_mb"};
+  static const std::vector<std::string> kKeys = {
+      "threads", "max_threads", "memory", "memory_mb", "gpus", "gpu_memory", "gpu_memory_mb"};
   const std::string what = std::string(where) + " resources";
   std::optional<std::string> memory_key;  // memory or memory_mb, whichever came first
   std::optional<std::string> gpu_memory_key;
   const auto read_memory = [&](const Entry& r, std::optional<std::string>& seen,
                                std::uint64_t& field) {
     if (seen) {
-      walk.errors().add(r.pos, what + ": '" + r.key + "' and '" + *seen +
-                                   "' both give the same size; keep one");
+      walk.errors().add(
+          r.pos, what + ": '" + r.key + "' and '" + *seen + "' both give the same size; keep one");
       return;
     }
     seen = r.key;
@@ -371,7 +370,7 @@ void check_grant(Walk& walk, const Resources& r, const ResourcePositions& set, P
 void read_cost(Walk& walk, const Entry& e, CostRates& out) {
   static const std::vector<std::string> kKeys = {"core_hour", "gpu_hour"};
   for (const Entry& r : entries(walk, e.value, e.value_pos, "cost")) {
-    double* field = r.key == "core_hour" ? &out.core_hour
+    double* field = r.key == "core_hour"  ? &out.core_hour
                     : r.key == "gpu_hour" ? &out.gpu_hour
                                           : nullptr;
     if (!field) {
@@ -387,12 +386,11 @@ void read_cost(Walk& walk, const Entry& e, CostRates& out) {
     if (std::isfinite(v) && v >= 0) {
       *field = v;
     } else {
-      walk.errors().add(r.value_pos, "cost." + r.key +
-                                         " must be a finite number >= 0 (a price per " +
-                                         (r.key == "core_hour" ? "core" : "GPU") +
-                                         " and hour), got " +
-                                         (r.value.IsScalar() ? "'" + r.value.Scalar() + "'"
-                                                             : std::string(kind_of(r.value))));
+      walk.errors().add(
+          r.value_pos,
+          "cost." + r.key + " must be a finite number >= 0 (a price per " +
+              (r.key == "core_hour" ? "core" : "GPU") + " and hour), got " +
+              (r.value.IsScalar() ? "'" + r.value.Scalar() + "'" : std::string(kind_of(r.value))));
     }
   }
 }
@@ -1356,8 +1354,7 @@ Result<Workflow> parse_workflow(std::string_view text, std::string_view file_nam
     return errors.status();
   }
   walk.visit(root, top);
-  static const std::vector<std::string> kTopKeys = {"name", "seed", "resources", "cost",
-                                                    "stages"};
+  static const std::vector<std::string> kTopKeys = {"name", "seed", "resources", "cost", "stages"};
   const std::vector<Entry> keys = entries(walk, root, top, "the workflow");
   const Entry* stages = nullptr;
   for (const Entry& e : keys) {

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <iomanip>
@@ -130,13 +130,12 @@ std::string rates_json(const std::optional<CostRates>& rates) {
 // seed and worker count, the cost rates, trainflow's version, and each stage's type and
 // parameters.
 std::string manifest(const Workflow& wf, const WorkflowRunOptions& options, unsigned workers) {
-  std::string m = "{\"format\": 1, \"workflow\": " + json_string(wf.name) +
-                  ", \"seed\": " + std::to_string(wf.seed) +
-                  ", \"threads\": " + std::to_string(workers) +
-                  ", \"trainflow\": " + json_string(kVersion) + ", \"source\": " +
-                  (options.manifest_source_json.empty() ? "null" : options.manifest_source_json) +
-                  ", \"cost\": " + rates_json(options.rates ? options.rates : wf.cost) +
-                  ", \"stages\": [";
+  std::string m =
+      "{\"format\": 1, \"workflow\": " + json_string(wf.name) +
+      ", \"seed\": " + std::to_string(wf.seed) + ", \"threads\": " + std::to_string(workers) +
+      ", \"trainflow\": " + json_string(kVersion) + ", \"source\": " +
+      (options.manifest_source_json.empty() ? "null" : options.manifest_source_json) +
+      ", \"cost\": " + rates_json(options.rates ? options.rates : wf.cost) + ", \"stages\": [";
   for (std::size_t i = 0; i < wf.stages.size(); ++i) {
     const WorkflowStage& s = wf.stages[i];
     if (i > 0) m += ", ";
@@ -329,8 +328,7 @@ Result<ExecutionOptions> execution_options(const Workflow& wf, const WorkflowRun
   out.run.observers = options.observers;
   out.run.run_id = std::move(run_id);
   if (store) {
-    Result<std::map<std::string, double, std::less<>>> durations =
-        store->stage_durations(wf.name);
+    Result<std::map<std::string, double, std::less<>>> durations = store->stage_durations(wf.name);
     if (!durations) return std::move(durations).error();
     for (const auto& [name, ms] : *durations) {
       out.run.expected_durations.emplace(name, std::chrono::nanoseconds(std::llround(ms * 1e6)));

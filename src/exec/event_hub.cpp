@@ -148,8 +148,8 @@ void EventHub::deliver_one(const RawEvent& raw) {
   Event e;
   e.kind = raw.kind;
   e.since_start = std::chrono::nanoseconds{raw.t - run.start_steady_ns};
-  e.time = run.started_at + std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                e.since_start);
+  e.time = run.started_at +
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(e.since_start);
   e.run_id = run.run_id;
   e.graph = plan.graph_name;
   if (raw.stage != UINT32_MAX) {
@@ -170,9 +170,7 @@ void EventHub::deliver_one(const RawEvent& raw) {
       e.message = text;
       e.dropped = run.dropped.load(std::memory_order_relaxed);
       break;
-    case EventKind::kStageStarted:
-      e.queue_wait = std::chrono::nanoseconds{raw.a};
-      break;
+    case EventKind::kStageStarted: e.queue_wait = std::chrono::nanoseconds{raw.a}; break;
     case EventKind::kStageFinished:
     case EventKind::kStageFailed:
       e.status = static_cast<StageStatus>(raw.status);
@@ -189,15 +187,12 @@ void EventHub::deliver_one(const RawEvent& raw) {
       e.value = raw.value;
       e.step = raw.b;
       break;
-    case EventKind::kProgress:
-      e.value = raw.value;
-      break;
+    case EventKind::kProgress: e.value = raw.value; break;
     case EventKind::kLog:
       e.level = static_cast<LogLevel>(raw.status);
       e.message = text;
       break;
-    default:
-      break;
+    default: break;
   }
   for (std::size_t k = 0; k < run.observers.size(); ++k) {
     if (run.broken[k]) continue;

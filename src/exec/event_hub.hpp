@@ -86,8 +86,8 @@ class EventHub {
         .count();
   }
 
-  static constexpr std::size_t kRingSize = 1 << 16;       // events per worker ring (4 MiB)
-  static constexpr std::size_t kMaxBacklog = 1 << 20;     // events in the shared list
+  static constexpr std::size_t kRingSize = 1 << 16;    // events per worker ring (4 MiB)
+  static constexpr std::size_t kMaxBacklog = 1 << 20;  // events in the shared list
 
  private:
   struct alignas(64) Ring {

@@ -62,13 +62,12 @@ std::string ResourcePool::never_fits(const ResourceDemand& d) const {
            "; the executor has " + std::to_string(capacity_.gpu_memory_bytes.size());
   }
   if (d.gpus > 0) {
-    const auto big = static_cast<std::size_t>(std::count_if(
-        capacity_.gpu_memory_bytes.begin(), capacity_.gpu_memory_bytes.end(),
-        [&](std::uint64_t m) { return m >= d.gpu_memory_bytes; }));
+    const auto big = static_cast<std::size_t>(
+        std::count_if(capacity_.gpu_memory_bytes.begin(), capacity_.gpu_memory_bytes.end(),
+                      [&](std::uint64_t m) { return m >= d.gpu_memory_bytes; }));
     if (big < d.gpus) {
       return "needs " + std::to_string(d.gpus) + " GPU" + (d.gpus == 1 ? "" : "s") + " with " +
-             bytes(d.gpu_memory_bytes) + " of memory each; the executor has " +
-             std::to_string(big);
+             bytes(d.gpu_memory_bytes) + " of memory each; the executor has " + std::to_string(big);
     }
   }
   return {};
@@ -98,8 +97,8 @@ void ResourcePool::take(const Demand& d, Held& held) {
       if (held.gpus & (std::uint64_t{1} << g)) continue;
       const bool usable =
           d.gpu_memory == 0 ? gpu_users_[g] == 0 : free_gpu_memory_[g] >= d.gpu_memory;
-      if (usable && (best == free_gpu_memory_.size() ||
-                     free_gpu_memory_[g] > free_gpu_memory_[best])) {
+      if (usable &&
+          (best == free_gpu_memory_.size() || free_gpu_memory_[g] > free_gpu_memory_[best])) {
         best = g;
       }
     }
@@ -134,9 +133,10 @@ bool ResourcePool::admit_or_queue(RunState* run, std::uint32_t stage, const Dema
 }
 
 void ResourcePool::enqueue(const Waiting& w) {
-  auto at = std::upper_bound(queue_.begin(), queue_.end(), w, [](const Waiting& a, const Waiting& b) {
-    return a.priority != b.priority ? a.priority > b.priority : a.seq < b.seq;
-  });
+  auto at =
+      std::upper_bound(queue_.begin(), queue_.end(), w, [](const Waiting& a, const Waiting& b) {
+        return a.priority != b.priority ? a.priority > b.priority : a.seq < b.seq;
+      });
   queue_.insert(at, w);
 }
 
@@ -165,9 +165,8 @@ void ResourcePool::give_back(RunState* run, std::uint32_t stage) {
   for (std::size_t g = 0; g < free_gpu_memory_.size(); ++g) {
     if (!(held.gpus & (std::uint64_t{1} << g))) continue;
     --gpu_users_[g];
-    free_gpu_memory_[g] = held.gpu_memory == UINT64_MAX
-                              ? capacity_.gpu_memory_bytes[g]
-                              : free_gpu_memory_[g] + held.gpu_memory;
+    free_gpu_memory_[g] = held.gpu_memory == UINT64_MAX ? capacity_.gpu_memory_bytes[g]
+                                                        : free_gpu_memory_[g] + held.gpu_memory;
   }
   if (held.elastic) {
     std::erase_if(growable_, [&](const Growable& g) { return g.run == run && g.stage == stage; });

@@ -95,10 +95,10 @@ class ResourcePool {
     Held* held;  // RunState's, guarded by mutex_
   };
 
-  bool fits(const Demand& d) const noexcept;  // REQUIRES: mutex_ held
+  bool fits(const Demand& d) const noexcept;           // REQUIRES: mutex_ held
   void give_back(RunState* run, std::uint32_t stage);  // REQUIRES: mutex_ held
   void enqueue(const Waiting& w);                      // REQUIRES: mutex_ held
-  void take(const Demand& d, Held& held);       // REQUIRES: mutex_ held and fits(d)
+  void take(const Demand& d, Held& held);              // REQUIRES: mutex_ held and fits(d)
   // Admits queued stages that fit, then grows grants. REQUIRES: mutex_ held.
   void pump();
   // Spare cores, when nothing waits, to growable stages. REQUIRES: mutex_ held.

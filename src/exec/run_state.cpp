@@ -150,9 +150,8 @@ RunState::RunState(Scheduler& scheduler, std::shared_ptr<const Plan> plan, RunOp
     pool_ = &scheduler_.pool();
     demands_.resize(n);
     for (std::uint32_t i = 0; i < n; ++i) {
-      demands_[i] = pool_->demand_of(plan_->info[i].threads, plan_->demands.empty()
-                                                                ? ResourceDemand{}
-                                                                : plan_->demands[i]);
+      demands_[i] = pool_->demand_of(plan_->info[i].threads,
+                                     plan_->demands.empty() ? ResourceDemand{} : plan_->demands[i]);
     }
     held_ = std::make_unique<Held[]>(n);
     grant_ = std::make_unique<std::atomic<unsigned>[]>(n);
@@ -418,19 +417,18 @@ StageStatus RunState::invoke(std::uint32_t i, Worker& w) {
   if (info.control != StageInfo::kNoControl && plan.controls[info.control].timeout) {
     timed = start_attempt(i, attempt);
   }
-  StageCall call{
-      this,
-      i,
-      StageContext{this, i, w.index,
-                   grant_ ? grant_[i].load(std::memory_order_relaxed)
-                          : std::min(info.threads, scheduler_.num_workers()),
-                   timed.get()},
-      data_->slots.data(),
-      plan.input_slots.data() + info.in_begin,
-      info.in_end - info.in_begin,
-      data_->slots.data() + info.out_begin,
-      info.out_end - info.out_begin,
-      plan.sole_consumer.get()};
+  StageCall call{this,
+                 i,
+                 StageContext{this, i, w.index,
+                              grant_ ? grant_[i].load(std::memory_order_relaxed)
+                                     : std::min(info.threads, scheduler_.num_workers()),
+                              timed.get()},
+                 data_->slots.data(),
+                 plan.input_slots.data() + info.in_begin,
+                 info.in_end - info.in_begin,
+                 data_->slots.data() + info.out_begin,
+                 info.out_end - info.out_begin,
+                 plan.sole_consumer.get()};
   InvokeScope scope{this, i, w.invoke_scope};
   w.invoke_scope = &scope;
   std::exception_ptr error;
@@ -501,8 +499,7 @@ StageStatus RunState::failed(std::uint32_t i, const Status& status, std::excepti
   return StageStatus::kFailed;
 }
 
-bool RunState::retry_later(std::uint32_t c, const Status& status,
-                           const std::exception_ptr& error) {
+bool RunState::retry_later(std::uint32_t c, const Status& status, const std::exception_ptr& error) {
   const StatusCode code = status.code();
   const StageControl& control = plan_->controls[c];
   ControlState& state = controls_[c];

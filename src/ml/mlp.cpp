@@ -424,9 +424,9 @@ Result<MlpModel> fit_mlp(const Dataset& train, const MlpOptions& options, const 
         }
       }
       if (options.on_epoch) {
-        options.on_epoch(epoch, epoch_loss,
-                         scoring ? std::optional<double>(report.validation_scores.back())
-                                 : std::nullopt);
+        options.on_epoch(
+            epoch, epoch_loss,
+            scoring ? std::optional<double>(report.validation_scores.back()) : std::nullopt);
       }
       if (!options.early_stopping) {
         no_improvement = epoch_loss > best_loss - options.tol ? no_improvement + 1 : 0;

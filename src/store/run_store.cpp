@@ -449,8 +449,8 @@ Status RunStore::Connection::create_schema() {
 
 Status RunStore::Connection::migrate_from(std::int64_t version) {
   for (std::int64_t v = version; v < kSchemaVersion; ++v) {
-    const std::string what = "upgrading the schema from version " + std::to_string(v) + " to " +
-                             std::to_string(v + 1);
+    const std::string what =
+        "upgrading the schema from version " + std::to_string(v) + " to " + std::to_string(v + 1);
     if (Status s = exec(kMigrations[v - 1], what); !s.ok()) return s;
   }
   const std::string pragma = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
@@ -471,8 +471,7 @@ Status RunStore::Connection::require_run(std::string_view run_id, std::string_vi
   Result<std::optional<std::string>> status = run_status(run_id);
   if (!status) return std::move(status).error();
   if (!status->has_value()) {
-    return not_found("run store '" + path_.string() + "': " + std::string(what) +
-                     ": no such run");
+    return not_found("run store '" + path_.string() + "': " + std::string(what) + ": no such run");
   }
   return ok_status();
 }
@@ -568,9 +567,10 @@ Status RunStore::Connection::open() {
   if (header->version < kSchemaVersion) {
     if (Status s = upgrade(); !s.ok()) {
       return Status(s.code(), s.message() + " (the database has schema version " +
-                                  std::to_string(header->version) + "; this trainflow upgrades "
-                                  "it to " + std::to_string(kSchemaVersion) +
-                                  " when it can write to it)");
+                                  std::to_string(header->version) +
+                                  "; this trainflow upgrades "
+                                  "it to " +
+                                  std::to_string(kSchemaVersion) + " when it can write to it)");
     }
   }
   return ok_status();
@@ -724,8 +724,8 @@ Status RunStore::Connection::append_metrics(std::string_view run_id,
       metric->bind(3, m.metric.name);
       metric->bind_nullable(4, m.metric.step);
       metric->bind_real(5, m.metric.value);
-      if (Status s = done(*metric, what + ", metric '" + m.metric.name + "' of stage '" +
-                                       m.stage + "'");
+      if (Status s =
+              done(*metric, what + ", metric '" + m.metric.name + "' of stage '" + m.stage + "'");
           !s.ok()) {
         return s;
       }

@@ -727,19 +727,19 @@ TEST(WorkflowRunTest, ExecutionOptionsTakeEarlierDurationsAndTheCapacity) {
   // another workflow, which does not count.
   const auto record = [&](const std::string& id, const std::string& workflow, std::int64_t ms) {
     ASSERT_TRUE(store->begin_run({.id = id, .workflow = workflow, .started_ms = ms}).ok());
-    ASSERT_TRUE(store
-                    ->record_stage(id, {.name = "train",
-                                        .status = "succeeded",
-                                        .wall_ms = ms,
-                                        .cache_outcome = "stored"})
-                    .ok());
+    ASSERT_TRUE(
+        store
+            ->record_stage(
+                id,
+                {.name = "train", .status = "succeeded", .wall_ms = ms, .cache_outcome = "stored"})
+            .ok());
     ASSERT_TRUE(store->finish_run(id, {.status = "succeeded", .ended_ms = ms + 1}).ok());
   };
   record("a", "churn", 250);
   record("b", "churn", 350);
   record("c", "other", 9000);
-  Result<Workflow> wf = parse_workflow("name: churn\nseed: 3\nstages:\n  data: {uses: synthetic}\n",
-                                       "wf.yaml");
+  Result<Workflow> wf =
+      parse_workflow("name: churn\nseed: 3\nstages:\n  data: {uses: synthetic}\n", "wf.yaml");
   ASSERT_TRUE(wf.has_value());
   WorkflowRunOptions options{.threads = 3};
   options.capacity = {.cpus = 2, .memory_bytes = 1ull << 30, .gpu_memory_bytes = {4ull << 30}};
@@ -820,9 +820,9 @@ TEST(MetricRecorderTest, AFailingStoreLosesRowsButNeverThrows) {
   EXPECT_EQ(recorder.dropped(), 2u);
 
   // Over max_pending: counted, not kept.
-  MetricRecorder bounded(*store, "no such run",
-                         {.flush_interval = std::chrono::hours(1), .batch_rows = 100,
-                          .max_pending = 3});
+  MetricRecorder bounded(
+      *store, "no such run",
+      {.flush_interval = std::chrono::hours(1), .batch_rows = 100, .max_pending = 3});
   for (int i = 0; i < 5; ++i) bounded.on_event(metric_event("net", "loss", i, i));
   EXPECT_EQ(bounded.dropped(), 2u);
   EXPECT_FALSE(bounded.flush().ok());
@@ -851,7 +851,8 @@ stages:
   save:
     uses: write_csv
     needs: [data]
-    with: {path: ')" + csv.string() + R"('}
+    with: {path: ')" +
+         csv.string() + R"('}
     cache: false
 )";
 }

@@ -66,17 +66,16 @@ TEST_P(AdmissionTest, NeverHoldsMoreCoresOrMemoryThanTheCapacity) {
   for (int i = 0; i < 60; ++i) {
     const unsigned threads = 1 + rng() % cpus;
     const std::uint64_t memory = (rng() % 5) * 2 * kMiB;  // 0..8 MiB
-    auto h = p.add(StageOptions{.name = "s" + std::to_string(i),
-                                .threads = threads,
-                                .resources = {.memory_bytes = memory}},
-                   [&usage, threads, memory](StageContext& ctx) {
-                     EXPECT_EQ(ctx.threads(), threads);
-                     usage.enter(static_cast<int>(ctx.threads()),
-                                 static_cast<std::int64_t>(memory));
-                     std::this_thread::sleep_for(200us);
-                     usage.leave(static_cast<int>(ctx.threads()),
-                                 static_cast<std::int64_t>(memory));
-                   });
+    auto h =
+        p.add(StageOptions{.name = "s" + std::to_string(i),
+                           .threads = threads,
+                           .resources = {.memory_bytes = memory}},
+              [&usage, threads, memory](StageContext& ctx) {
+                EXPECT_EQ(ctx.threads(), threads);
+                usage.enter(static_cast<int>(ctx.threads()), static_cast<std::int64_t>(memory));
+                std::this_thread::sleep_for(200us);
+                usage.leave(static_cast<int>(ctx.threads()), static_cast<std::int64_t>(memory));
+              });
     if (!prev.empty() && rng() % 3 == 0) p.order(prev[rng() % prev.size()], h);
     prev.push_back(h);
   }
@@ -102,8 +101,7 @@ TEST_P(AdmissionTest, ADemandThatCanNeverFitIsRefusedBeforeAnythingRuns) {
   EXPECT_NE(m.find("stage 'huge' can never run: needs 3.0 GiB of memory; the executor has 1.0 GiB"),
             std::string::npos)
       << m;
-  EXPECT_NE(m.find("stage 'gpu' can never run: needs 1 GPU; the executor has 0"),
-            std::string::npos)
+  EXPECT_NE(m.find("stage 'gpu' can never run: needs 1 GPU; the executor has 0"), std::string::npos)
       << m;
 }
 

@@ -223,8 +223,10 @@ TEST_P(ObserverTest, FailuresRetriesSkipsAndTheRunsErrorAreReported) {
         if (tries.fetch_add(1) < 2) return Status{StatusCode::kUnavailable, "busy"};
         return 1;
       });
-  auto bad = p.add("bad", [](int) -> Result<int> { return invalid_argument("no good"); }, flaky);
-  p.add("after", [](int) {}, bad);
+  auto bad = p.add(
+      "bad", [](int) -> Result<int> { return invalid_argument("no good"); }, flaky);
+  p.add(
+      "after", [](int) {}, bad);
   auto rec = std::make_shared<Recorder>();
   const RunReport report = executor_.run(p, {.observers = {rec}});
   ASSERT_EQ(report.status(), RunStatus::kFailed);
@@ -285,7 +287,8 @@ TEST_P(ObserverTest, QueueWaitIsTheTimeFromTheLastPredecessorsEndToTheStart) {
   Pipeline p;
   auto a = p.add("a", [] { return 1; });
   auto b = p.add("b", [] { return 2; });
-  p.add("c", [](int x, int y) { return x + y; }, a, b);
+  p.add(
+      "c", [](int x, int y) { return x + y; }, a, b);
   const RunReport report = executor_.run(p);
   ASSERT_TRUE(report.ok());
   const StageRecord ra = *report.find("a"), rb = *report.find("b"), rc = *report.find("c");

@@ -408,9 +408,8 @@ TEST(RunStoreTest, AppendsLiveMetricsInOrderAndShowsThemWithTheirStage) {
   Result<RunStore> store = open_store(dir);
   ASSERT_TRUE(store.has_value());
   ASSERT_TRUE(store->begin_run(make_run("r1", 1000)).ok());
-  const std::vector<LiveMetric> first = {{"train", {"loss", 0.9, 0}},
-                                         {"train", {"val_score", 0.5, 0}},
-                                         {"train", {"loss", 0.7, 1}}};
+  const std::vector<LiveMetric> first = {
+      {"train", {"loss", 0.9, 0}}, {"train", {"val_score", 0.5, 0}}, {"train", {"loss", 0.7, 1}}};
   ASSERT_TRUE(store->append_metrics("r1", first).ok());
   const std::vector<LiveMetric> second = {
       {"train", {"loss", std::numeric_limits<double>::quiet_NaN(), 2}},
@@ -452,8 +451,7 @@ TEST(RunStoreTest, ReopenForgetsLiveMetricsOfStagesToRedoAndTheCost) {
   done.cost = 1.5;
   done.metrics.clear();
   ASSERT_TRUE(store->record_stage("r1", done).ok());
-  const std::vector<LiveMetric> live = {{"done", {"loss", 0.5, 0}},
-                                        {"killed", {"loss", 0.9, 0}}};
+  const std::vector<LiveMetric> live = {{"done", {"loss", 0.5, 0}}, {"killed", {"loss", 0.9, 0}}};
   ASSERT_TRUE(store->append_metrics("r1", live).ok());
   ASSERT_TRUE(store->finish_run("r1", {.status = "failed", .ended_ms = 2000}).ok());
   EXPECT_EQ(store->run("r1")->summary.cost, 1.5);
@@ -468,8 +466,7 @@ TEST(RunStoreTest, ReopenForgetsLiveMetricsOfStagesToRedoAndTheCost) {
   ASSERT_TRUE(run.has_value());
   ASSERT_EQ(run->stages.size(), 2u);
   EXPECT_EQ(run->stages[0].metrics, (std::vector<StageMetric>{{"loss", 0.5, 0}}));
-  EXPECT_EQ(run->stages[1].metrics,
-            (std::vector<StageMetric>{{"loss", 0.8, 0}, {"rows", 100}}));
+  EXPECT_EQ(run->stages[1].metrics, (std::vector<StageMetric>{{"loss", 0.8, 0}, {"rows", 100}}));
 }
 
 TEST(RunStoreTest, UpdatesQueueWaitsOfRecordedStages) {

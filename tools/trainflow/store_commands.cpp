@@ -196,9 +196,9 @@ int show(const CommonOptions& common, const std::string& prefix) {
   for (const StoredStage& st : run->stages) {
     std::cout << std::left << std::setw(40) << st.name << std::setw(11) << st.status
               << std::setw(14) << st.cache_outcome << std::right << std::setw(10) << st.wall_ms
-              << std::setw(9) << optional(st.queue_wait_ms) << std::setw(8)
-              << optional(st.threads) << std::setw(10) << std::setprecision(3)
-              << optional(st.cost) << std::setprecision(6) << "  ";
+              << std::setw(9) << optional(st.queue_wait_ms) << std::setw(8) << optional(st.threads)
+              << std::setw(10) << std::setprecision(3) << optional(st.cost) << std::setprecision(6)
+              << "  ";
     for (const StageMetric& m : st.metrics) {
       if (!m.step) std::cout << m.name << "=" << m.value << " ";
     }

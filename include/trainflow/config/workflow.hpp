@@ -95,11 +95,11 @@ struct WorkflowStage {
 };
 
 struct Workflow {
-  std::string name{};      // `name`, or the file's stem
-  std::uint64_t seed = 0;  // `seed`, default 0: pass it as RunOptions::seed
-  Resources resources{};   // the workflow's default `resources`
+  std::string name{};               // `name`, or the file's stem
+  std::uint64_t seed = 0;           // `seed`, default 0: pass it as RunOptions::seed
+  Resources resources{};            // the workflow's default `resources`
   std::optional<CostRates> cost{};  // `cost`; none: runs are not priced
-  Graph graph{};           // validated; stage i is stages[i]
+  Graph graph{};                    // validated; stage i is stages[i]
   std::vector<WorkflowStage> stages{};
   // Graph stage name -> id, for every stage (trials and gather stages included).
   std::map<std::string, StageId, std::less<>> ids{};

@@ -12,9 +12,9 @@
 // bytes read and written, queue wait, GPU time and memory, and a cost estimate when rates are
 // known (WorkflowRunOptions::rates, or the file's `cost`); the run's row sums the costs.
 // Scheduling uses the store too: the median durations of the workflow's earlier runs become
-// RunOptions::expected_durations (see execution_options). A run killed at any point is resumed by running the same workflow
-// again with the same run id (`resume`): stages whose results are stored are not run again, and
-// the results are the bytes an uninterrupted run gives.
+// RunOptions::expected_durations (see execution_options). A run killed at any point is resumed by
+// running the same workflow again with the same run id (`resume`): stages whose results are stored
+// are not run again, and the results are the bytes an uninterrupted run gives.
 //
 //   Result<config::Workflow> wf = config::load_workflow("churn.yaml");
 //   Result<config::WorkflowRun> run = config::run_workflow(std::move(*wf), {.threads = 4});
@@ -38,10 +38,10 @@
 #include "trainflow/core/hash.hpp"
 #include "trainflow/core/status.hpp"
 #include "trainflow/exec/executor.hpp"
-#include "trainflow/exec/run_report.hpp"
-#include "trainflow/ml/evaluate.hpp"
 #include "trainflow/exec/observer.hpp"
 #include "trainflow/exec/resources.hpp"
+#include "trainflow/exec/run_report.hpp"
+#include "trainflow/ml/evaluate.hpp"
 #include "trainflow/store/run_store.hpp"
 #include "trainflow/store/stage_cache.hpp"
 
@@ -116,8 +116,8 @@ class MetricRecorder final : public Observer {
  public:
   struct Options {
     std::chrono::milliseconds flush_interval{100};  // default 100 ms; lower: fresher, more writes
-    std::size_t batch_rows = 256;                    // default 256
-    std::size_t max_pending = 65536;                 // default 65536 rows (about 5 MB)
+    std::size_t batch_rows = 256;                   // default 256
+    std::size_t max_pending = 65536;                // default 65536 rows (about 5 MB)
   };
 
   // REQUIRES: `store` outlives this recorder; run `run_id` exists in it.

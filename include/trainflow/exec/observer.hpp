@@ -5,7 +5,8 @@
 //
 //   struct Printer final : trainflow::Observer {
 //     void on_event(const trainflow::Event& e) override {
-//       if (e.kind == trainflow::EventKind::kMetric) std::cout << e.metric << ' ' << e.value << '\n';
+//       if (e.kind == trainflow::EventKind::kMetric) std::cout << e.metric << ' ' << e.value <<
+//       '\n';
 //     }
 //   };
 //   executor.run(pipeline, {.observers = {std::make_shared<Printer>()}});
@@ -60,21 +61,21 @@ struct Event {
   // The stage; empty name and index UINT32_MAX for run events.
   std::string_view stage{};
   std::uint32_t stage_index = UINT32_MAX;
-  std::uint32_t attempt = 0;  // 1-based; 0 for run events
-  int worker = -1;            // the worker thread, -1 when none (a foreign thread)
-  int device = -1;            // the GPU, -1 for CPU work
-  unsigned threads = 0;       // the stage's thread grant
+  std::uint32_t attempt = 0;                   // 1-based; 0 for run events
+  int worker = -1;                             // the worker thread, -1 when none (a foreign thread)
+  int device = -1;                             // the GPU, -1 for CPU work
+  unsigned threads = 0;                        // the stage's thread grant
   StageStatus status = StageStatus::kPending;  // kStageFinished, kStageFailed
   RunStatus run_status = RunStatus::kSucceeded;  // kRunFinished
-  std::chrono::nanoseconds queue_wait{0};  // kStageStarted: from ready to started
-  std::chrono::nanoseconds backoff{0};     // kStageRetry
-  std::chrono::nanoseconds wall{0};        // kStageFinished, kStageFailed
+  std::chrono::nanoseconds queue_wait{0};        // kStageStarted: from ready to started
+  std::chrono::nanoseconds backoff{0};           // kStageRetry
+  std::chrono::nanoseconds wall{0};              // kStageFinished, kStageFailed
   std::chrono::nanoseconds cpu{0};
-  std::string_view message{};  // kStageFailed, kStageRetry, kRunFinished: the error
-  std::string_view metric{};   // kMetric
-  double value = 0;            // kMetric, kProgress
-  std::int64_t step = -1;      // kMetric
-  std::uint64_t dropped = 0;   // kRunFinished: events dropped because observers fell behind
+  std::string_view message{};        // kStageFailed, kStageRetry, kRunFinished: the error
+  std::string_view metric{};         // kMetric
+  double value = 0;                  // kMetric, kProgress
+  std::int64_t step = -1;            // kMetric
+  std::uint64_t dropped = 0;         // kRunFinished: events dropped because observers fell behind
   LogLevel level = LogLevel::kInfo;  // kLog
 };
 

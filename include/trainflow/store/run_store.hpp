@@ -254,8 +254,9 @@ class RunStore {
   // ("running") ready to be finished again by a resume, in one transaction: its status becomes
   // "running" (end, error, failed stage and cost cleared) and the stages recorded with any
   // status but "succeeded" are deleted with their params, outputs and metrics (live metrics of
-  // stages never recorded too), so that the resume records them afresh; succeeded stages stay. kNotFound for an unknown run; kFailedPrecondition for a
-  // run that succeeded (there is nothing to resume).
+  // stages never recorded too), so that the resume records them afresh; succeeded stages stay.
+  // kNotFound for an unknown run; kFailedPrecondition for a run that succeeded (there is nothing to
+  // resume).
   Status reopen_run(std::string_view run_id);
 
   // The newest `limit` runs (by started_ms, then by insertion), newest first. 0: all.
