@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <functional>
 
 #include "exec/run_state.hpp"
 
@@ -84,7 +87,8 @@ bool ResourcePool::fits(const Demand& d) const noexcept {
   return usable >= d.gpus;
 }
 
-void ResourcePool::take(const Demand& d, Held& held) {
+void ResourcePool::take(RunState* run, std::uint32_t stage, const Demand& d, double priority,
+                        Held& held) {
   held = Held{};
   held.cpus = d.cpus;
   held.memory = d.memory;
@@ -111,6 +115,16 @@ void ResourcePool::take(const Demand& d, Held& held) {
     free_gpu_memory_[g] -= d.gpu_memory == 0 ? free_gpu_memory_[g] : d.gpu_memory;
   }
   if (d.gpu_memory == 0 && held.gpus) held.gpu_memory = UINT64_MAX;  // whole devices
+  if (d.max_cpus > d.cpus) {
+    held.elastic = true;
+    growable_.push_back({run, stage, d.max_cpus, priority, &held});
+  }
+  Clock::time_point end = Clock::time_point::max();
+  if (d.seconds > 0) {
+    end = run->clock().now() + std::chrono::duration_cast<Clock::time_point::duration>(
+                                   std::chrono::duration<double>(d.seconds));
+  }
+  running_.push_back({run, stage, end, &held});
 }
 
 bool ResourcePool::admit_or_queue(RunState* run, std::uint32_t stage, const Demand& demand,
@@ -118,17 +132,13 @@ bool ResourcePool::admit_or_queue(RunState* run, std::uint32_t stage, const Dema
   std::lock_guard lock{mutex_};
   if (queue_.empty() && fits(demand)) {
     Held& held = *run->held_of(stage);
-    take(demand, held);
-    if (demand.max_cpus > demand.cpus) {
-      held.elastic = true;
-      growable_.push_back({run, stage, demand.max_cpus, priority, &held});
-    }
+    take(run, stage, demand, priority, held);
     run->set_grant(stage, held.cpus);
     grow();
     return true;
   }
   enqueue({run, stage, demand, priority, next_seq_++});
-  pump();
+  pump(run);
   return false;
 }
 
@@ -143,7 +153,7 @@ void ResourcePool::enqueue(const Waiting& w) {
 void ResourcePool::release(RunState* run, std::uint32_t stage) {
   std::lock_guard lock{mutex_};
   give_back(run, stage);
-  pump();
+  pump(run);
 }
 
 void ResourcePool::release_and_queue(RunState* run, std::uint32_t stage, bool held,
@@ -153,7 +163,7 @@ void ResourcePool::release_and_queue(RunState* run, std::uint32_t stage, bool he
   std::lock_guard lock{mutex_};
   if (held) give_back(run, stage);
   for (const std::uint32_t s : ready) enqueue({run, s, demands[s], priority[s], next_seq_++});
-  pump();
+  pump(run);
 }
 
 void ResourcePool::give_back(RunState* run, std::uint32_t stage) {
@@ -171,6 +181,7 @@ void ResourcePool::give_back(RunState* run, std::uint32_t stage) {
   if (held.elastic) {
     std::erase_if(growable_, [&](const Growable& g) { return g.run == run && g.stage == stage; });
   }
+  std::erase_if(running_, [&](const Running& r) { return r.run == run && r.stage == stage; });
 }
 
 void ResourcePool::drop(RunState* run) {
@@ -183,7 +194,7 @@ void ResourcePool::drop(RunState* run) {
     *run->held_of(w.stage) = Held{};
     run->admitted(w.stage);
   }
-  pump();  // a dropped stage may have held the line
+  pump(run);  // a dropped stage may have held the line
 }
 
 unsigned ResourcePool::cpus_in_use() const {
@@ -191,32 +202,214 @@ unsigned ResourcePool::cpus_in_use() const {
   return capacity_.cpus - free_cpus_;
 }
 
-void ResourcePool::pump() {
-  // Admit in order; a stage that does not fit lets later ones pass until it has been passed
-  // kMaxBypass times.
-  std::size_t blocked_from = queue_.size();  // the first stage that did not fit
-  for (std::size_t k = 0; k < queue_.size();) {
+void ResourcePool::pump(RunState* caller) {
+  // The search's set first, then every stage that fits in priority order; a stage that does not
+  // fit (or was left out) lets later ones pass until it has been passed kMaxBypass times.
+  const std::uint32_t first = search(caller);
+  std::vector<char> taken(queue_.size(), 0);
+  std::size_t count = 0;
+  const auto admit = [&](std::size_t k) {
     Waiting& w = queue_[k];
-    if (!fits(w.demand)) {
-      if (w.bypassed >= kMaxBypass) break;  // it holds the line
-      if (blocked_from == queue_.size()) blocked_from = k;
-      ++k;
-      continue;
+    take(w.run, w.stage, w.demand, w.priority, *w.run->held_of(w.stage));
+    taken[k] = 1;
+    ++count;
+  };
+  for (std::size_t k = 0; k < kSearchWindow && k < queue_.size(); ++k) {
+    if ((first >> k & 1u) && fits(queue_[k].demand)) admit(k);
+  }
+  for (std::size_t k = 0; k < queue_.size(); ++k) {
+    if (taken[k]) continue;
+    if (fits(queue_[k].demand)) {
+      admit(k);
+    } else if (queue_[k].bypassed >= kMaxBypass) {
+      break;  // it holds the line
     }
-    Held& held = *w.run->held_of(w.stage);
-    take(w.demand, held);
-    if (w.demand.max_cpus > w.demand.cpus) {
-      held.elastic = true;
-      growable_.push_back({w.run, w.stage, w.demand.max_cpus, w.priority, &held});
+  }
+  if (count == 0) {
+    grow();
+    return;
+  }
+  // Each stage left waiting was passed by every stage admitted behind it.
+  unsigned behind = 0;
+  for (std::size_t k = queue_.size(); k-- > 0;) {
+    if (taken[k]) {
+      ++behind;
+    } else {
+      queue_[k].bypassed += behind;
     }
-    for (std::size_t j = blocked_from; j < k; ++j) ++queue_[j].bypassed;
-    RunState* run = w.run;
-    const std::uint32_t stage = w.stage;
-    queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(k));
-    run->set_grant(stage, held.cpus);
-    run->admitted(stage);
+  }
+  std::vector<Waiting> admitted;
+  admitted.reserve(count);
+  std::size_t out = 0;
+  for (std::size_t k = 0; k < queue_.size(); ++k) {
+    if (taken[k]) {
+      admitted.push_back(queue_[k]);
+    } else {
+      queue_[out++] = queue_[k];
+    }
+  }
+  queue_.resize(out);
+  for (const Waiting& w : admitted) {
+    w.run->set_grant(w.stage, w.run->held_of(w.stage)->cpus);
+    w.run->admitted(w.stage);
   }
   grow();
+}
+
+namespace {
+
+// What the packing search counts of a demand: GPUs as whole devices.
+struct Need {
+  unsigned cpus = 0;
+  std::uint64_t memory = 0;
+  unsigned gpus = 0;
+
+  bool fits_in(const Need& free) const noexcept {
+    return cpus <= free.cpus && memory <= free.memory && gpus <= free.gpus;
+  }
+  Need& operator+=(const Need& n) noexcept {
+    cpus += n.cpus;
+    memory += n.memory;
+    gpus += n.gpus;
+    return *this;
+  }
+  Need& operator-=(const Need& n) noexcept {
+    cpus -= n.cpus;
+    memory -= n.memory;
+    gpus -= n.gpus;
+    return *this;
+  }
+};
+
+struct Release {
+  double at;  // seconds from now
+  Need need;
+  bool operator>(const Release& r) const noexcept { return at > r.at; }
+};
+
+}  // namespace
+
+std::uint32_t ResourcePool::search(RunState* caller) const {
+  // The window: leading waiting stages with expected durations, cut after one that holds the
+  // line; then the tail the estimate also schedules.
+  std::size_t window = 0;
+  while (window < queue_.size() && window < kSearchWindow && queue_[window].demand.seconds > 0) {
+    if (queue_[window++].bypassed >= kMaxBypass) break;
+  }
+  if (window < 2) return 0;
+  const bool holder = queue_[window - 1].bypassed >= kMaxBypass;
+  std::size_t simulated = window;
+  if (!holder) {
+    while (simulated < queue_.size() && simulated < window + kSearchTail &&
+           queue_[simulated].demand.seconds > 0) {
+      ++simulated;
+    }
+  }
+  std::vector<Need> need(simulated);
+  for (std::size_t k = 0; k < simulated; ++k) {
+    const Demand& d = queue_[k].demand;
+    need[k] = {d.cpus, d.memory, d.gpus};
+  }
+
+  const unsigned num_gpus = static_cast<unsigned>(capacity_.gpu_memory_bytes.size());
+  unsigned gpus_held = 0;
+  const Clock::time_point now = caller->clock().now();
+  std::vector<Release> running;
+  running.reserve(running_.size());
+  for (const Running& r : running_) {
+    const auto n = static_cast<unsigned>(std::popcount(r.held->gpus));
+    gpus_held += n;
+    // Unknown or overdue: assumed to end right after this decision.
+    const double at = r.end == Clock::time_point::max()
+                          ? 0.0
+                          : std::max(0.0, std::chrono::duration<double>(r.end - now).count());
+    running.push_back({at, {r.held->cpus, r.held->memory, n}});
+  }
+  const Need free{free_cpus_, free_memory_, num_gpus - std::min(num_gpus, gpus_held)};
+
+  // A choice is worth searching only when at least two window stages fit but not all together.
+  unsigned fit_alone = 0;
+  Need all{};
+  for (std::size_t k = 0; k < window; ++k) {
+    fit_alone += need[k].fits_in(free) && fits(queue_[k].demand);
+    all += need[k];
+  }
+  if (fit_alone < 2 || all.fits_in(free)) return 0;
+
+  // The run's estimated end when the stages in `mask` start now and the others follow by
+  // priority, each as soon as it fits: max of start + priority; then the sum of starts.
+  std::vector<Release> events;
+  std::vector<char> started(simulated);
+  const auto estimate = [&](std::uint32_t mask, Need left) {
+    events = running;
+    double end = 0, starts = 0;
+    std::size_t pending = simulated;
+    for (std::size_t k = 0; k < simulated; ++k) {
+      started[k] = mask >> k & 1u;
+      if (!started[k]) continue;
+      events.push_back({queue_[k].demand.seconds, need[k]});
+      end = std::max(end, queue_[k].priority);
+      --pending;
+    }
+    std::make_heap(events.begin(), events.end(), std::greater<>{});
+    double t = 0;
+    while (true) {
+      for (std::size_t k = 0; k < simulated && pending > 0; ++k) {
+        if (started[k] || !need[k].fits_in(left)) continue;
+        started[k] = 1;
+        --pending;
+        left -= need[k];
+        events.push_back({t + queue_[k].demand.seconds, need[k]});
+        std::push_heap(events.begin(), events.end(), std::greater<>{});
+        end = std::max(end, t + queue_[k].priority);
+        starts += t;
+      }
+      if (pending == 0) break;
+      if (events.empty()) return std::pair{HUGE_VAL, 0.0};  // cannot happen: each fits alone
+      t = events.front().at;
+      while (!events.empty() && events.front().at <= t) {
+        std::pop_heap(events.begin(), events.end(), std::greater<>{});
+        left += events.back().need;
+        events.pop_back();
+      }
+    }
+    return std::pair{end, starts};
+  };
+
+  // Every maximal set of window stages that fits (the line's holder in it when it fits), stages
+  // of higher priority tried in first; the best estimate wins, the first found on ties.
+  std::uint32_t best = 0;
+  bool found = false;
+  std::pair<double, double> best_value{};
+  const auto better = [](std::pair<double, double> a, std::pair<double, double> b) {
+    const double tol = 1e-9 * std::max({1.0, std::abs(a.first), std::abs(b.first)});
+    if (a.first < b.first - tol) return true;
+    if (a.first > b.first + tol) return false;
+    return a.second < b.second - 1e-9 * std::max(1.0, std::abs(b.second));
+  };
+  const auto visit = [&](auto& self, std::size_t k, std::uint32_t mask, Need left) -> void {
+    if (k == window) {
+      for (std::size_t j = 0; j < window; ++j) {
+        if (!(mask >> j & 1u) && need[j].fits_in(left)) return;  // not maximal
+      }
+      const auto value = estimate(mask, left);
+      if (!found || better(value, best_value)) {
+        found = true;
+        best = mask;
+        best_value = value;
+      }
+      return;
+    }
+    const bool fit = need[k].fits_in(left) && fits(queue_[k].demand);
+    if (fit) {
+      Need rest = left;
+      rest -= need[k];
+      self(self, k + 1, mask | 1u << k, rest);
+    }
+    if (!fit || !(holder && k + 1 == window)) self(self, k + 1, mask, left);
+  };
+  visit(visit, 0, 0, free);
+  return best;
 }
 
 void ResourcePool::grow() {

@@ -5,20 +5,38 @@
 // growing grant) or that carry expected durations go through the pool: each ready stage asks for
 // its whole demand — cores, memory, GPUs — and either gets all of it at once or waits in one
 // queue shared by every such run, ordered by priority (the stage's critical path: the longest
-// expected time from its start to the end of the run), then by arrival. Whenever a stage gives
-// its resources back the queue is scanned in that order and every stage that fits is admitted.
-// A stage that does not fit may be overtaken by smaller ones behind it (backfilling), but only
-// kMaxBypass times: then it holds the line until it fits, so large stages never starve.
+// expected time from its start to the end of the run), then by arrival.
+//
+// Whenever a stage gives its resources back, or joins a queue that is not empty, the pool
+// decides what to admit:
+//   1. Packing search. The window is the first kSearchWindow waiting stages, cut before the
+//      first one without an expected duration and after the first one that holds the line.
+//      When at least two window stages fit but not all of them together, the pool takes every
+//      maximal set of window stages that fits in what is free (with the line's holder when it
+//      fits) and list-schedules the waiting stages from it: that set now, then the window's
+//      others and up to kSearchTail more by priority, each as soon as it fits, as running
+//      stages end at their expected times (a stage already overdue, or without a duration, is
+//      taken to end at once). It admits the set with the earliest estimated end of the run
+//      (the latest simulated start + priority), then the smallest sum of simulated starts, then
+//      the first tried (sets with the higher-priority stages are tried first). The estimate
+//      counts cores, memory and GPUs (as whole devices); the decision costs at most
+//      2^kSearchWindow estimates of kSearchWindow + kSearchTail stages.
+//   2. First fit: the queue is scanned in priority order and every stage that fits is admitted.
+// A stage that does not fit, or that the search leaves out, may be overtaken by stages behind
+// it, but only kMaxBypass times: then it holds the line (the search must take it if it fits, and
+// nothing behind it starts until it does), so large stages never starve.
 //
 // Cores left over once the queue is empty go to running stages whose grant may grow
 // (ResourceDemand::max_threads), highest priority first; they come back when those stages end.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "trainflow/exec/clock.hpp"
 #include "trainflow/exec/resources.hpp"
 
 namespace trainflow::detail {
@@ -41,11 +59,18 @@ struct Demand {
   std::uint64_t memory = 0;
   unsigned gpus = 0;
   std::uint64_t gpu_memory = 0;
+  // Expected duration in seconds (RunOptions::expected_durations); 0: unknown, and the pool
+  // does not search how this stage packs.
+  double seconds = 0;
 };
 
 class ResourcePool {
  public:
   static constexpr unsigned kMaxBypass = 16;
+  // Waiting stages whose admission the packing search chooses (at most 2^kSearchWindow sets).
+  static constexpr std::size_t kSearchWindow = 8;
+  // Further waiting stages the search's estimate schedules after the window.
+  static constexpr std::size_t kSearchTail = 16;
 
   // `capacity` with its defaults filled in for `workers`.
   ResourcePool(const ResourceCapacity& capacity, unsigned workers);
@@ -87,6 +112,12 @@ class ResourcePool {
     std::uint64_t seq;
     unsigned bypassed = 0;
   };
+  struct Running {
+    RunState* run;
+    std::uint32_t stage;
+    Clock::time_point end;  // expected; time_point::max() when unknown
+    const Held* held;       // RunState's, guarded by mutex_
+  };
   struct Growable {
     RunState* run;
     std::uint32_t stage;
@@ -98,9 +129,14 @@ class ResourcePool {
   bool fits(const Demand& d) const noexcept;           // REQUIRES: mutex_ held
   void give_back(RunState* run, std::uint32_t stage);  // REQUIRES: mutex_ held
   void enqueue(const Waiting& w);                      // REQUIRES: mutex_ held
-  void take(const Demand& d, Held& held);              // REQUIRES: mutex_ held and fits(d)
-  // Admits queued stages that fit, then grows grants. REQUIRES: mutex_ held.
-  void pump();
+  // Takes `d` for stage `stage` of `run`. REQUIRES: mutex_ held and fits(d).
+  void take(RunState* run, std::uint32_t stage, const Demand& d, double priority, Held& held);
+  // Admits queued stages (the packing search, then first fit), then grows grants. `caller`
+  // gives the clock. REQUIRES: mutex_ held.
+  void pump(RunState* caller);
+  // The window positions (bit k: queue_[k]) the packing search admits first; 0 when it does
+  // not apply. REQUIRES: mutex_ held.
+  std::uint32_t search(RunState* caller) const;
   // Spare cores, when nothing waits, to growable stages. REQUIRES: mutex_ held.
   void grow();
 
@@ -112,6 +148,7 @@ class ResourcePool {
   std::vector<unsigned> gpu_users_;
   std::vector<Waiting> queue_;  // by priority (descending), then seq
   std::vector<Growable> growable_;
+  std::vector<Running> running_;  // admitted stages, for the search's estimate
   std::uint64_t next_seq_ = 0;
 };
 

@@ -201,6 +201,10 @@ void RunState::compute_priorities() {
     }
     priority_[i] = seconds[i] + tail;
   }
+  // Admission estimates how its choices pack only with durations the caller gave.
+  if (!known.empty()) {
+    for (std::uint32_t i = 0; i < n; ++i) demands_[i].seconds = seconds[i];
+  }
 }
 
 bool RunState::request(std::uint32_t i) {

@@ -206,6 +206,8 @@ class RunState {
 
   // Resource admission (runs that go through the executor's ResourcePool).
   Held* held_of(std::uint32_t stage) noexcept { return &held_[stage]; }
+  // The executor's clock: admission reads it to estimate when running stages end.
+  Clock& clock() noexcept { return scheduler_.clock(); }
   void set_grant(std::uint32_t stage, unsigned cpus) noexcept {
     grant_[stage].store(cpus, std::memory_order_relaxed);
   }
