@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -98,6 +99,34 @@ std::vector<Task> four_sweeps() {
   return t;
 }
 
+// A random layered DAG (seeded): a load, four layers of 4–8 stages of 1–4 cores, 1–8 GiB and
+// 10–80 ms, each after one or two stages of the layer before, and a report after the last layer.
+std::vector<Task> random_layers() {
+  std::vector<Task> t;
+  std::mt19937 rng{23};
+  t.push_back({"load", 10, 1, 2 * kGiB, {}});
+  std::vector<int> prev{0};
+  for (int layer = 0; layer < 4; ++layer) {
+    std::vector<int> cur;
+    const int n = 4 + static_cast<int>(rng() % 5);
+    for (int k = 0; k < n; ++k) {
+      const unsigned cpus = 1 + rng() % 4;
+      const std::uint64_t mem = (1 + rng() % 8) * kGiB;
+      const double ms = 10.0 + 10.0 * (rng() % 8);
+      std::vector<int> after;
+      const int deps = 1 + static_cast<int>(rng() % 2);
+      for (int d = 0; d < deps; ++d) after.push_back(prev[rng() % prev.size()]);
+      std::sort(after.begin(), after.end());
+      after.erase(std::unique(after.begin(), after.end()), after.end());
+      cur.push_back(static_cast<int>(t.size()));
+      t.push_back({"l" + std::to_string(layer) + "s" + std::to_string(k), ms, cpus, mem, after});
+    }
+    prev = cur;
+  }
+  t.push_back({"report", 5, 1, kGiB, prev});
+  return t;
+}
+
 double lower_bound_ms(const std::vector<Task>& tasks) {
   std::vector<double> finish(tasks.size(), 0);
   double path = 0, cpu_work = 0, mem_work = 0;
@@ -110,6 +139,80 @@ double lower_bound_ms(const std::vector<Task>& tasks) {
     mem_work += tasks[i].ms * static_cast<double>(tasks[i].memory);
   }
   return std::max({path, cpu_work / kCpus, mem_work / static_cast<double>(kMemory)});
+}
+
+// The shortest makespan of any schedule, or 0 when finding it takes more than kMaxSteps steps
+// (it is cheap for sweep8: 8! orders of the trials). The serial schedule generation scheme (each
+// task in turn starts at the earliest time its predecessors have ended and its cores and memory are
+// free throughout) over every such order yields every active schedule, and an active schedule is
+// optimal (Kolisch, 1996), so this is exact; it enumerates the orders depth first and shares their
+// prefixes.
+double optimal_ms(const std::vector<Task>& tasks) {
+  constexpr std::uint64_t kMaxSteps = 10'000'000;
+  const std::size_t n = tasks.size();
+  struct Placed {
+    double start, end;
+    unsigned cpus;
+    std::uint64_t memory;
+  };
+  std::vector<Placed> placed;
+  std::vector<double> finish(n, 0);
+  std::vector<int> waiting(n, 0);
+  std::vector<std::vector<int>> succs(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    waiting[i] = static_cast<int>(tasks[i].after.size());
+    for (int p : tasks[i].after) succs[static_cast<std::size_t>(p)].push_back(static_cast<int>(i));
+  }
+  // Free for `task` throughout [t, t + ms)? Usage only rises at starts, so checking t and the
+  // starts inside the interval suffices.
+  const auto free_at = [&](const Task& task, double t) {
+    const auto fits_at = [&](double x) {
+      unsigned cpus = task.cpus;
+      std::uint64_t memory = task.memory;
+      for (const Placed& p : placed) {
+        if (p.start <= x && x < p.end) {
+          cpus += p.cpus;
+          memory += p.memory;
+        }
+      }
+      return cpus <= kCpus && memory <= kMemory;
+    };
+    if (!fits_at(t)) return false;
+    for (const Placed& p : placed) {
+      if (p.start > t && p.start < t + task.ms && !fits_at(p.start)) return false;
+    }
+    return true;
+  };
+  double best = HUGE_VAL;
+  std::uint64_t steps = 0;
+  const auto visit = [&](auto& self, double end) -> void {
+    if (++steps > kMaxSteps || end >= best) return;  // a longer prefix never ends earlier
+    if (placed.size() == n) {
+      best = end;
+      return;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (waiting[i] != 0) continue;
+      const Task& task = tasks[i];
+      double ready = 0;
+      for (int p : task.after) ready = std::max(ready, finish[static_cast<std::size_t>(p)]);
+      double start = HUGE_VAL;
+      if (free_at(task, ready)) start = ready;
+      for (const Placed& p : placed) {
+        if (p.end > ready && p.end < start && free_at(task, p.end)) start = p.end;
+      }
+      waiting[i] = -1;
+      for (int s : succs[i]) --waiting[static_cast<std::size_t>(s)];
+      placed.push_back({start, start + task.ms, task.cpus, task.memory});
+      finish[i] = start + task.ms;
+      self(self, std::max(end, finish[i]));
+      placed.pop_back();
+      for (int s : succs[i]) ++waiting[static_cast<std::size_t>(s)];
+      waiting[i] = 0;
+    }
+  };
+  visit(visit, 0.0);
+  return steps > kMaxSteps ? 0.0 : best;
 }
 
 void makespan(benchmark::State& state, std::vector<Task> (*dag)(), bool critical_path) {
@@ -148,6 +251,11 @@ void makespan(benchmark::State& state, std::vector<Task> (*dag)(), bool critical
   state.counters["makespan_ms"] = mean;
   state.counters["bound_ms"] = bound;
   state.counters["ratio"] = mean / bound;
+  static const double optimal_sweep8 = optimal_ms(sweep8());
+  if (const double optimal = dag == sweep8 ? optimal_sweep8 : 0.0; optimal > 0) {
+    state.counters["optimal_ms"] = optimal * scale;
+    state.counters["optimal_ratio"] = optimal / lower_bound_ms(tasks);
+  }
 }
 
 // Counts events; what a cheap real observer (a progress display, a metrics exporter) costs at
@@ -190,7 +298,7 @@ void register_all() {
   const struct {
     const char* name;
     std::vector<Task> (*dag)();
-  } dags[] = {{"sweep8", sweep8}, {"four_sweeps", four_sweeps}};
+  } dags[] = {{"sweep8", sweep8}, {"four_sweeps", four_sweeps}, {"random_layers", random_layers}};
   for (const auto& d : dags) {
     for (const bool cp : {true, false}) {
       const std::string name =
