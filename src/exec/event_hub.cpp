@@ -65,9 +65,16 @@ void EventHub::emit(int worker, const RawEvent& event) {
   if (worker >= 0 && static_cast<std::size_t>(worker) < rings_.size() && !urgent) {
     Ring& ring = *rings_[static_cast<std::size_t>(worker)];
     const std::uint64_t head = ring.head.load(std::memory_order_relaxed);
-    if (head - ring.tail.load(std::memory_order_acquire) < kRingSize) {
+    const std::uint64_t used = head - ring.tail.load(std::memory_order_acquire);
+    if (used < kRingSize) {
       ring.slots[head & (kRingSize - 1)] = event;
       ring.head.store(head + 1, std::memory_order_release);
+      // Once per filling: a wake-up that races with the hub going to sleep is lost, and the
+      // hub then comes within its millisecond anyway.
+      if (used == kRingSize / 2) {
+        filling_.store(true, std::memory_order_relaxed);
+        wake_.notify_one();
+      }
       return;
     }
   }
@@ -121,23 +128,35 @@ std::int64_t EventHub::read_all() {
 
 void EventHub::deliver(std::int64_t horizon) {
   if (pending_.empty()) return;
-  // Merge the sorted runs pairwise until one is left.
-  while (runs_.size() > 1) {
-    std::vector<std::size_t> merged;
-    for (std::size_t k = 0; k < runs_.size(); k += 2) {
-      merged.push_back(runs_[k]);
-      if (k + 1 == runs_.size()) break;
-      const std::size_t end = k + 2 < runs_.size() ? runs_[k + 2] : pending_.size();
-      std::inplace_merge(pending_.begin() + static_cast<std::ptrdiff_t>(runs_[k]),
-                         pending_.begin() + static_cast<std::ptrdiff_t>(runs_[k + 1]),
-                         pending_.begin() + static_cast<std::ptrdiff_t>(end), earlier);
-    }
-    runs_.swap(merged);
+  // Merge the sorted runs as they are read: hand over what is due, and keep the rest, merged
+  // into one sorted run, for the next pass. Every event is copied at most once more.
+  cursors_.clear();
+  for (std::size_t k = 0; k < runs_.size(); ++k) {
+    const std::size_t end = k + 1 < runs_.size() ? runs_[k + 1] : pending_.size();
+    if (runs_[k] < end) cursors_.push_back({runs_[k], end});
   }
-  std::size_t n = 0;
-  while (n < pending_.size() && pending_[n].t <= horizon) ++n;
-  for (std::size_t k = 0; k < n; ++k) deliver_one(pending_[k]);
-  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+  kept_.clear();
+  bool due = true;
+  while (!cursors_.empty()) {
+    std::size_t best = 0;
+    for (std::size_t k = 1; k < cursors_.size(); ++k) {
+      if (earlier(pending_[cursors_[k].at], pending_[cursors_[best].at])) best = k;
+    }
+    Cursor& c = cursors_[best];
+    const RawEvent& e = pending_[c.at];
+    // Runs are sorted: once the earliest head is past the horizon, everything left is.
+    due = due && e.t <= horizon;
+    if (due) {
+      deliver_one(e);
+    } else {
+      kept_.push_back(e);
+    }
+    if (++c.at == c.end) {
+      c = cursors_.back();
+      cursors_.pop_back();
+    }
+  }
+  pending_.swap(kept_);
   runs_.clear();
   if (!pending_.empty()) runs_.push_back(0);
 }
@@ -145,22 +164,33 @@ void EventHub::deliver(std::int64_t horizon) {
 void EventHub::deliver_one(const RawEvent& raw) {
   RunChannel& run = *raw.run;
   const Plan& plan = *run.plan;
-  Event e;
+  // Every field is assigned, the defaults included: filling a reused Event costs a few stores,
+  // where zeroing a new one each time costs more than the rest of the delivery.
+  static_assert(sizeof(Event) == 192, "Event changed: assign its new fields here");
+  Event& e = event_;
   e.kind = raw.kind;
   e.since_start = std::chrono::nanoseconds{raw.t - run.start_steady_ns};
   e.time = run.started_at +
            std::chrono::duration_cast<std::chrono::system_clock::duration>(e.since_start);
   e.run_id = run.run_id;
   e.graph = plan.graph_name;
-  if (raw.stage != UINT32_MAX) {
-    e.stage = plan.names[raw.stage];
-    e.stage_index = raw.stage;
-  }
+  e.stage = raw.stage != UINT32_MAX ? std::string_view{plan.names[raw.stage]} : std::string_view{};
+  e.stage_index = raw.stage;
   e.attempt = raw.attempt;
   e.worker = raw.worker;
+  e.device = -1;
   e.threads = raw.threads;
-  std::string text;
+  e.status = StageStatus::kPending;
+  e.run_status = RunStatus::kSucceeded;
+  e.queue_wait = e.backoff = e.wall = e.cpu = std::chrono::nanoseconds{0};
+  e.message = e.metric = std::string_view{};
+  e.value = 0;
+  e.step = -1;
+  e.dropped = 0;
+  e.level = LogLevel::kInfo;
+  std::string_view text;
   if (raw.text != 0) {
+    // Texts are only appended while the run goes on, which leaves a deque's elements in place.
     std::lock_guard lock{run.text_mutex};
     text = run.texts[raw.text - 1];
   }
@@ -225,10 +255,13 @@ void EventHub::main() {
         if (stop_) break;
         wake_.wait(lock, [&] { return stop_ || urgent_ || !channels_.empty(); });
       } else {
-        wake_.wait_for(lock, std::chrono::milliseconds{1}, [&] { return stop_ || urgent_; });
+        wake_.wait_for(lock, std::chrono::milliseconds{1}, [&] {
+          return stop_ || urgent_ || filling_.load(std::memory_order_relaxed);
+        });
       }
     }
     urgent_ = false;
+    filling_.store(false, std::memory_order_relaxed);
     lock.unlock();
     const std::int64_t newest = read_all();
     deliver(horizon_);

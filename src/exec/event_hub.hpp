@@ -1,16 +1,19 @@
 // EventHub: carries a run's events from the threads that produce them to its observers (private to
 // trainflow; see trainflow/exec/observer.hpp for the contract).
 //
-// Producers never wait for observers. A worker appends to its own single-producer ring (a few
-// stores; no lock, no shared cache line); other threads, and a worker whose ring is full, append
-// to one shared list under a mutex, which is bounded: past kMaxBacklog undelivered events there,
-// new events are dropped and counted (kRunFinished never is).
+// Producers never wait for observers. A worker appends to its own single-producer ring (one
+// cache line per event; no lock, no shared cache line); other threads, and a worker whose ring is
+// full, append to one shared list under a mutex, which is bounded: past kMaxBacklog undelivered
+// events there, new events are dropped and counted (kRunFinished never is). The rings are small
+// (128 KiB each, so that many workers cost little memory), and a worker whose ring reaches half
+// full wakes the delivery thread.
 //
 // One delivery thread per hub drains the rings and the list about every millisecond while runs
-// are observed, and hands events over in time order. Order is exact for causally related events:
-// an event e read in drain pass k is delivered only after pass k + 1, together with every event
-// whose time is at most e's. Whatever happened before e was queued before e was, so by the end of
-// pass k + 1 it has been read; and it was timed no later than e (the steady clock is monotonic).
+// are observed (sooner when a ring fills), and hands events over in time order. Order is exact for
+// causally related events: an event e read in drain pass k is delivered only after pass k + 1,
+// together with every event whose time is at most e's. Whatever happened before e was queued before
+// e was, so by the end of pass k + 1 it has been read; and it was timed no later than e (the steady
+// clock is monotonic).
 #pragma once
 
 #include <atomic>
@@ -48,7 +51,8 @@ struct RunChannel {
   std::deque<std::string> texts;
 };
 
-struct RawEvent {
+// One event as recorded: exactly one cache line, so that a ring slot is one line to write.
+struct alignas(64) RawEvent {
   RunChannel* run = nullptr;
   std::int64_t t = 0;  // steady clock, ns since its epoch
   std::int64_t a = 0;  // kStageStarted: queue wait; kStageRetry: backoff; finished: wall
@@ -62,6 +66,7 @@ struct RawEvent {
   EventKind kind = EventKind::kRunStarted;
   std::uint8_t status = 0;  // StageStatus, RunStatus or LogLevel, by kind
 };
+static_assert(sizeof(RawEvent) == 64);
 
 class EventHub {
  public:
@@ -86,7 +91,7 @@ class EventHub {
         .count();
   }
 
-  static constexpr std::size_t kRingSize = 1 << 16;    // events per worker ring (4 MiB)
+  static constexpr std::size_t kRingSize = 1 << 11;    // events per worker ring (128 KiB)
   static constexpr std::size_t kMaxBacklog = 1 << 20;  // events in the shared list
 
  private:
@@ -111,11 +116,18 @@ class EventHub {
   std::vector<std::shared_ptr<RunChannel>> channels_;
   bool stop_ = false;
   bool urgent_ = false;
+  std::atomic<bool> filling_{false};  // a ring is half full: drain now
 
   // Hub thread only.
   std::vector<RawEvent> pending_;
   std::vector<std::size_t> runs_;  // pending_ is sorted within [runs_[k], runs_[k + 1])
   std::vector<RawEvent> swap_;
+  struct Cursor {
+    std::size_t at, end;  // a sorted run of pending_ not yet merged
+  };
+  std::vector<Cursor> cursors_;
+  std::vector<RawEvent> kept_;        // what is not yet due, merged
+  Event event_;                       // the event being delivered
   std::int64_t horizon_ = INT64_MIN;  // the newest time read before the current pass
 
   std::thread thread_;
