@@ -631,12 +631,16 @@ std::uint32_t RunState::resolve(std::uint32_t i, StageStatus outcome, Worker* w)
     e.attempt = data_->states[i].attempts;
     e.status = static_cast<std::uint8_t>(outcome);
     e.worker = w ? static_cast<std::int16_t>(w->index) : std::int16_t{-1};
-    e.t = EventHub::now_ns();
+    e.t = 0;
     if (data_->times && e.attempt > 0) {
       const StageTimes& t = data_->times[i];
       e.a = t.end_ns - t.start_ns;
       e.b = t.cpu_ns;
+      // A success resolves as its body ends: it takes the record's end, which nothing it caused
+      // can precede. (A stage cancelled in a retry's backoff ended its last attempt long ago.)
+      if (outcome == StageStatus::kSucceeded) e.t = channel_->start_steady_ns + t.end_ns;
     }
+    if (e.t == 0) e.t = EventHub::now_ns();
     if (outcome == StageStatus::kFailed) e.text = failure_text_[i];
     emit(w ? static_cast<int>(w->index) : -1, e);
   }
