@@ -4,9 +4,10 @@
 // Producers never wait for observers. A worker appends to its own single-producer ring (one
 // cache line per event; no lock, no shared cache line); other threads, and a worker whose ring is
 // full, append to one shared list under a mutex, which is bounded: past kMaxBacklog undelivered
-// events there, new events are dropped and counted (kRunFinished never is). The rings are small
-// (128 KiB each, so that many workers cost little memory), and a worker whose ring reaches half
-// full wakes the delivery thread.
+// events there, new events are dropped and counted (kRunFinished never is). A worker whose ring
+// reaches half full wakes the delivery thread. (Rings of 2^11 events, which a busy worker fills
+// that far about every millisecond, measured slower: observing a chain of empty stages cost 13%
+// against 4% with these.)
 //
 // One delivery thread per hub drains the rings and the list about every millisecond while runs
 // are observed (sooner when a ring fills), and hands events over in time order. Order is exact for
@@ -91,7 +92,7 @@ class EventHub {
         .count();
   }
 
-  static constexpr std::size_t kRingSize = 1 << 11;    // events per worker ring (128 KiB)
+  static constexpr std::size_t kRingSize = 1 << 16;    // events per worker ring (4 MiB)
   static constexpr std::size_t kMaxBacklog = 1 << 20;  // events in the shared list
 
  private:
