@@ -3,10 +3,15 @@
 //   makespan/<dag>/<order>        runs a DAG of stages with known durations and resource demands
 //                                 on an executor with a fixed capacity; counters: makespan_ms,
 //                                 bound_ms (max(critical path, work / capacity) over cores and
-//                                 memory) and ratio = makespan / bound. <order> is "critical_path"
+//                                 memory) and ratio = makespan / bound; where it is cheap to find
+//                                 (sweep8), also optimal_ms, the best makespan of any schedule,
+//                                 and optimal_ratio = optimal / bound. <dag> is sweep8,
+//                                 four_sweeps or random_layers_<seed> (three seeded random
+//                                 layered DAGs). <order> is "critical_path"
 //                                 (RunOptions::expected_durations set: the admission queue takes
-//                                 the longest remaining path first) or "arrival" (no durations:
-//                                 every stage counts alike).
+//                                 the longest remaining path first and searches how waiting
+//                                 stages pack) or "arrival" (no durations: every stage counts
+//                                 alike, first fit).
 //   observe/<shape>/<timing>/<observer>
 //                                 the scheduler benchmarks' chain and independent stages (empty
 //                                 stages, 2 workers) with and without an observer that counts
@@ -99,11 +104,11 @@ std::vector<Task> four_sweeps() {
   return t;
 }
 
-// A random layered DAG (seeded): a load, four layers of 4–8 stages of 1–4 cores, 1–8 GiB and
-// 10–80 ms, each after one or two stages of the layer before, and a report after the last layer.
-std::vector<Task> random_layers() {
+// A random layered DAG: a load, four layers of 4–8 stages of 1–4 cores, 1–8 GiB and 10–80 ms,
+// each after one or two stages of the layer before, and a report after the last layer.
+std::vector<Task> random_layers(std::uint32_t seed) {
   std::vector<Task> t;
-  std::mt19937 rng{23};
+  std::mt19937 rng{seed};
   t.push_back({"load", 10, 1, 2 * kGiB, {}});
   std::vector<int> prev{0};
   for (int layer = 0; layer < 4; ++layer) {
@@ -298,7 +303,11 @@ void register_all() {
   const struct {
     const char* name;
     std::vector<Task> (*dag)();
-  } dags[] = {{"sweep8", sweep8}, {"four_sweeps", four_sweeps}, {"random_layers", random_layers}};
+  } dags[] = {{"sweep8", sweep8},
+              {"four_sweeps", four_sweeps},
+              {"random_layers_23", [] { return random_layers(23); }},
+              {"random_layers_24", [] { return random_layers(24); }},
+              {"random_layers_25", [] { return random_layers(25); }}};
   for (const auto& d : dags) {
     for (const bool cp : {true, false}) {
       const std::string name =

@@ -281,9 +281,25 @@ struct Need {
   }
 };
 
+Need need_of(const Demand& d) noexcept {
+  return {d.cpus, d.memory, d.gpus};
+}
+
+// A stage in the search's estimate.
+struct Simulated {
+  RunState* run;
+  std::uint32_t stage;
+  Need need;
+  double seconds;
+  double priority;
+  std::uint32_t waits;  // predecessors not yet ended in the estimate; 0: ready
+  bool started;
+};
+
+// A simulated stage's end (`sim` indexes the simulated stages; running stages come first).
 struct Release {
   double at;  // seconds from now
-  Need need;
+  std::size_t sim;
   bool operator>(const Release& r) const noexcept { return at > r.at; }
 };
 
@@ -298,99 +314,129 @@ std::uint32_t ResourcePool::search(RunState* caller) const {
   }
   if (window < 2) return 0;
   const bool holder = queue_[window - 1].bypassed >= kMaxBypass;
-  std::size_t simulated = window;
+  std::size_t queued = window;
   if (!holder) {
-    while (simulated < queue_.size() && simulated < window + kSearchTail &&
-           queue_[simulated].demand.seconds > 0) {
-      ++simulated;
+    while (queued < queue_.size() && queued < window + kSearchTail &&
+           queue_[queued].demand.seconds > 0) {
+      ++queued;
     }
   }
-  std::vector<Need> need(simulated);
-  for (std::size_t k = 0; k < simulated; ++k) {
-    const Demand& d = queue_[k].demand;
-    need[k] = {d.cpus, d.memory, d.gpus};
-  }
 
-  const unsigned num_gpus = static_cast<unsigned>(capacity_.gpu_memory_bytes.size());
+  const auto num_gpus = static_cast<unsigned>(capacity_.gpu_memory_bytes.size());
   unsigned gpus_held = 0;
-  const Clock::time_point now = caller->clock().now();
-  std::vector<Release> running;
-  running.reserve(running_.size());
-  for (const Running& r : running_) {
-    const auto n = static_cast<unsigned>(std::popcount(r.held->gpus));
-    gpus_held += n;
-    // Unknown or overdue: assumed to end right after this decision.
-    const double at = r.end == Clock::time_point::max()
-                          ? 0.0
-                          : std::max(0.0, std::chrono::duration<double>(r.end - now).count());
-    running.push_back({at, {r.held->cpus, r.held->memory, n}});
-  }
+  for (const Running& r : running_) gpus_held += static_cast<unsigned>(std::popcount(r.held->gpus));
   const Need free{free_cpus_, free_memory_, num_gpus - std::min(num_gpus, gpus_held)};
 
   // A choice is worth searching only when at least two window stages fit but not all together.
   unsigned fit_alone = 0;
   Need all{};
   for (std::size_t k = 0; k < window; ++k) {
-    fit_alone += need[k].fits_in(free) && fits(queue_[k].demand);
-    all += need[k];
+    const Need n = need_of(queue_[k].demand);
+    fit_alone += n.fits_in(free) && fits(queue_[k].demand);
+    all += n;
   }
   if (fit_alone < 2 || all.fits_in(free)) return 0;
 
-  // The run's estimated end when the stages in `mask` start now and the others follow by
-  // priority, each as soon as it fits: max of start + priority; then the sum of starts.
+  // The stages every estimate starts from: the running ones (ending at their expected times;
+  // overdue or unknown: at once), then the queued ones. Successors join as the estimate ends
+  // their predecessors, up to kSearchHorizon stages.
+  const Clock::time_point now = caller->clock().now();
+  std::vector<Simulated> base;
+  std::vector<double> running_end;
+  base.reserve(running_.size() + queued);
+  for (const Running& r : running_) {
+    const Need n{r.held->cpus, r.held->memory, static_cast<unsigned>(std::popcount(r.held->gpus))};
+    base.push_back({r.run, r.stage, n, 0, 0, 0, true});
+    running_end.push_back(r.end == Clock::time_point::max()
+                              ? 0.0
+                              : std::max(0.0, std::chrono::duration<double>(r.end - now).count()));
+  }
+  const std::size_t first_queued = base.size();
+  for (std::size_t k = 0; k < queued; ++k) {
+    const Waiting& w = queue_[k];
+    base.push_back({w.run, w.stage, need_of(w.demand), w.demand.seconds, w.priority, 0, false});
+  }
+  const std::size_t horizon = base.size() + kSearchHorizon;
+
+  // The run's estimated end when the window stages in `mask` start now and every other stage
+  // follows by priority as soon as it fits: the latest start + priority.
+  std::vector<Simulated> sim;
+  std::vector<std::size_t> ready;  // unstarted, by priority (descending), then position
   std::vector<Release> events;
-  std::vector<char> started(simulated);
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> succs;
+  const auto by_priority = [&](std::size_t a, std::size_t b) {
+    return sim[a].priority != sim[b].priority ? sim[a].priority > sim[b].priority : a < b;
+  };
   const auto estimate = [&](std::uint32_t mask, Need left) {
-    events = running;
-    double end = 0, starts = 0;
-    std::size_t pending = simulated;
-    for (std::size_t k = 0; k < simulated; ++k) {
-      started[k] = mask >> k & 1u;
-      if (!started[k]) continue;
-      events.push_back({queue_[k].demand.seconds, need[k]});
-      end = std::max(end, queue_[k].priority);
-      --pending;
+    sim = base;
+    events.clear();
+    ready.clear();
+    double end = 0;
+    for (std::size_t i = 0; i < first_queued; ++i) events.push_back({running_end[i], i});
+    for (std::size_t k = 0; k < queued; ++k) {
+      const std::size_t i = first_queued + k;
+      if (mask >> k & 1u) {
+        sim[i].started = true;
+        events.push_back({sim[i].seconds, i});
+        end = std::max(end, sim[i].priority);
+      } else {
+        ready.push_back(i);  // queue_ is in priority order already
+      }
     }
     std::make_heap(events.begin(), events.end(), std::greater<>{});
     double t = 0;
     while (true) {
-      for (std::size_t k = 0; k < simulated && pending > 0; ++k) {
-        if (started[k] || !need[k].fits_in(left)) continue;
-        started[k] = 1;
-        --pending;
-        left -= need[k];
-        events.push_back({t + queue_[k].demand.seconds, need[k]});
+      for (auto it = ready.begin(); it != ready.end();) {
+        Simulated& x = sim[*it];
+        if (!x.need.fits_in(left)) {
+          ++it;
+          continue;
+        }
+        x.started = true;
+        left -= x.need;
+        events.push_back({t + x.seconds, *it});
         std::push_heap(events.begin(), events.end(), std::greater<>{});
-        end = std::max(end, t + queue_[k].priority);
-        starts += t;
+        end = std::max(end, t + x.priority);
+        it = ready.erase(it);
       }
-      if (pending == 0) break;
-      if (events.empty()) return std::pair{HUGE_VAL, 0.0};  // cannot happen: each fits alone
-      t = events.front().at;
-      while (!events.empty() && events.front().at <= t) {
-        std::pop_heap(events.begin(), events.end(), std::greater<>{});
-        left += events.back().need;
-        events.pop_back();
+      if (events.empty()) break;
+      std::pop_heap(events.begin(), events.end(), std::greater<>{});
+      const Release r = events.back();
+      events.pop_back();
+      t = r.at;
+      left += sim[r.sim].need;
+      if (sim.size() >= horizon) continue;
+      succs.clear();
+      sim[r.sim].run->successors(sim[r.sim].stage, succs);
+      for (const auto& [stage, waits] : succs) {
+        RunState* run = sim[r.sim].run;
+        std::size_t i = 0;
+        while (i < sim.size() && !(sim[i].run == run && sim[i].stage == stage)) ++i;
+        if (i == sim.size()) {
+          const Demand& d = run->demand(stage);
+          if (d.seconds <= 0 || sim.size() >= horizon) continue;
+          sim.push_back({run, stage, need_of(d), d.seconds, run->priority(stage), waits, false});
+        }
+        if (sim[i].started || sim[i].waits == 0 || --sim[i].waits > 0) continue;
+        ready.insert(std::upper_bound(ready.begin(), ready.end(), i, by_priority), i);
       }
     }
-    return std::pair{end, starts};
+    return end;
   };
 
   // Every maximal set of window stages that fits (the line's holder in it when it fits), stages
   // of higher priority tried in first; the best estimate wins, the first found on ties.
   std::uint32_t best = 0;
   bool found = false;
-  std::pair<double, double> best_value{};
-  const auto better = [](std::pair<double, double> a, std::pair<double, double> b) {
-    const double tol = 1e-9 * std::max({1.0, std::abs(a.first), std::abs(b.first)});
-    if (a.first < b.first - tol) return true;
-    if (a.first > b.first + tol) return false;
-    return a.second < b.second - 1e-9 * std::max(1.0, std::abs(b.second));
+  double best_value = 0;
+  // Ties (within a relative 1e-9) keep the set found first.
+  const auto better = [](double a, double b) {
+    return a < b - 1e-9 * std::max({1.0, std::abs(a), std::abs(b)});
   };
   const auto visit = [&](auto& self, std::size_t k, std::uint32_t mask, Need left) -> void {
     if (k == window) {
       for (std::size_t j = 0; j < window; ++j) {
-        if (!(mask >> j & 1u) && need[j].fits_in(left)) return;  // not maximal
+        if (!(mask >> j & 1u) && need_of(queue_[j].demand).fits_in(left)) return;  // not maximal
       }
       const auto value = estimate(mask, left);
       if (!found || better(value, best_value)) {
@@ -400,10 +446,11 @@ std::uint32_t ResourcePool::search(RunState* caller) const {
       }
       return;
     }
-    const bool fit = need[k].fits_in(left) && fits(queue_[k].demand);
+    const Need n = need_of(queue_[k].demand);
+    const bool fit = n.fits_in(left) && fits(queue_[k].demand);
     if (fit) {
       Need rest = left;
-      rest -= need[k];
+      rest -= n;
       self(self, k + 1, mask | 1u << k, rest);
     }
     if (!fit || !(holder && k + 1 == window)) self(self, k + 1, mask, left);

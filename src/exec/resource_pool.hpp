@@ -13,14 +13,17 @@
 //      first one without an expected duration and after the first one that holds the line.
 //      When at least two window stages fit but not all of them together, the pool takes every
 //      maximal set of window stages that fits in what is free (with the line's holder when it
-//      fits) and list-schedules the waiting stages from it: that set now, then the window's
-//      others and up to kSearchTail more by priority, each as soon as it fits, as running
-//      stages end at their expected times (a stage already overdue, or without a duration, is
-//      taken to end at once). It admits the set with the earliest estimated end of the run
-//      (the latest simulated start + priority), then the smallest sum of simulated starts, then
-//      the first tried (sets with the higher-priority stages are tried first). The estimate
-//      counts cores, memory and GPUs (as whole devices); the decision costs at most
-//      2^kSearchWindow estimates of kSearchWindow + kSearchTail stages.
+//      fits) and estimates the end of the run by list scheduling from it: that set starts now;
+//      the window's other stages, up to kSearchTail more waiting ones and, as their
+//      predecessors end in the estimate, up to kSearchHorizon successors follow by priority,
+//      each as soon as it fits; running stages end at their expected times (one already
+//      overdue, or without a duration, at once). The estimated end is the latest simulated
+//      start + priority. The set with the earliest estimated end is admitted; ties (within a
+//      relative 1e-9) go to the set tried first, and sets with the higher-priority stages are
+//      tried first, so the first-fit set wins unless another is estimated to end sooner. The
+//      estimate counts cores, memory and GPUs (as whole devices); a decision costs at most
+//      2^kSearchWindow estimates of at most kSearchWindow + kSearchTail + kSearchHorizon stages
+//      besides the running ones.
 //   2. First fit: the queue is scanned in priority order and every stage that fits is admitted.
 // A stage that does not fit, or that the search leaves out, may be overtaken by stages behind
 // it, but only kMaxBypass times: then it holds the line (the search must take it if it fits, and
@@ -71,6 +74,8 @@ class ResourcePool {
   static constexpr std::size_t kSearchWindow = 8;
   // Further waiting stages the search's estimate schedules after the window.
   static constexpr std::size_t kSearchTail = 16;
+  // Successors (not yet ready) the estimate schedules as their predecessors end in it.
+  static constexpr std::size_t kSearchHorizon = 32;
 
   // `capacity` with its defaults filled in for `workers`.
   ResourcePool(const ResourceCapacity& capacity, unsigned workers);

@@ -207,6 +207,18 @@ void RunState::compute_priorities() {
   }
 }
 
+void RunState::successors(std::uint32_t stage,
+                          std::vector<std::pair<std::uint32_t, std::uint32_t>>& out) const {
+  const StageInfo& info = plan_->info[stage];
+  for (std::uint32_t e = info.succ_begin; e < info.succ_end; ++e) {
+    const std::uint32_t s = plan_->succs[e] & Plan::kStageMask;
+    const std::int32_t waits = (plan_->succs[e] & Plan::kSinglePredecessor)
+                                   ? 1
+                                   : jobs_[s].join.load(std::memory_order_relaxed);
+    out.emplace_back(s, static_cast<std::uint32_t>(std::max(1, waits)));
+  }
+}
+
 bool RunState::request(std::uint32_t i) {
   if (!pool_->admit_or_queue(this, i, demands_[i], priority_[i])) return false;
   admitted_[i] = true;

@@ -206,8 +206,14 @@ class RunState {
 
   // Resource admission (runs that go through the executor's ResourcePool).
   Held* held_of(std::uint32_t stage) noexcept { return &held_[stage]; }
-  // The executor's clock: admission reads it to estimate when running stages end.
+  // For admission's estimate of how the run goes on (under the pool's lock, from any thread):
+  // the executor's clock; a stage's demand and priority; the successors of `stage`, each with
+  // the predecessors it still waits for (a snapshot that may be stale), appended to `out`.
   Clock& clock() noexcept { return scheduler_.clock(); }
+  const Demand& demand(std::uint32_t stage) const noexcept { return demands_[stage]; }
+  double priority(std::uint32_t stage) const noexcept { return priority_[stage]; }
+  void successors(std::uint32_t stage,
+                  std::vector<std::pair<std::uint32_t, std::uint32_t>>& out) const;
   void set_grant(std::uint32_t stage, unsigned cpus) noexcept {
     grant_[stage].store(cpus, std::memory_order_relaxed);
   }
