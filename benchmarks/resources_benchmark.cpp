@@ -237,7 +237,7 @@ void makespan(benchmark::State& state, std::vector<Task> (*dag)(), bool critical
     handles.push_back(h);
     if (critical_path) {
       options.expected_durations[task.name] =
-          std::chrono::microseconds{static_cast<std::int64_t>(task.ms * 1e3)};
+          std::chrono::microseconds{static_cast<std::int64_t>(task.ms * scale * 1e3)};
     }
   }
   tf::Executor ex{{.threads = kCpus, .capacity = {.cpus = kCpus, .memory_bytes = kMemory}}};
