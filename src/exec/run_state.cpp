@@ -822,7 +822,7 @@ void RunState::complete() {
   scheduler.run_finished();
 }
 
-void RunState::emit(int worker, RawEvent event) {
+void RunState::emit(int worker, RawEvent& event) {
   event.run = channel_.get();
   hub_->emit(worker, event);
 }

@@ -265,7 +265,7 @@ class RunState {
   // kRunFinished event has been delivered.
   void complete();
   std::int64_t now_ns() const noexcept;
-  void emit(int worker, RawEvent event);
+  void emit(int worker, RawEvent& event);  // sets the event's run and queues it
   // Asks the pool for stage i's resources: true when it may run now.
   bool request(std::uint32_t i);
   // Gives back what stage i holds, if anything.
