@@ -23,10 +23,10 @@
 #include "run_watch.hpp"
 #include "trainflow/config/workflow.hpp"
 #include "trainflow/config/workflow_run.hpp"
-#include "trainflow/resources/machine.hpp"
 #include "trainflow/exec/executor.hpp"
 #include "trainflow/graph/pipeline.hpp"
 #include "trainflow/ml/evaluate.hpp"
+#include "trainflow/resources/machine.hpp"
 
 namespace trainflow::cli {
 namespace {
