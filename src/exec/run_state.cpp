@@ -400,6 +400,8 @@ StageStatus RunState::invoke(std::uint32_t i, Worker& w) {
   state.attempts = attempt;
   state.worker = static_cast<std::uint16_t>(w.index);
   state.progress.store(progress_tag_ | kPhaseRunning, std::memory_order_relaxed);
+  // The grant it starts with (under admission it may grow while the stage runs).
+  const unsigned threads = grant_of(i, std::min(info.threads, scheduler_.num_workers()));
   StageTimes* times = data_->times ? &data_->times[i] : nullptr;
   const bool cpu_time = options_.timing == Timing::kFull;
   std::int64_t cpu_start = 0;
@@ -417,8 +419,7 @@ StageStatus RunState::invoke(std::uint32_t i, Worker& w) {
     e.kind = EventKind::kStageStarted;
     e.stage = i;
     e.attempt = attempt;
-    e.threads = grant_ ? grant_[i].load(std::memory_order_relaxed)
-                       : std::min(info.threads, scheduler_.num_workers());
+    e.threads = threads;
     e.worker = static_cast<std::int16_t>(w.index);
     if (times && attempt == 1) {
       e.t = channel_->start_steady_ns + times->start_ns;
@@ -435,10 +436,7 @@ StageStatus RunState::invoke(std::uint32_t i, Worker& w) {
   }
   StageCall call{this,
                  i,
-                 StageContext{this, i, w.index,
-                              grant_ ? grant_[i].load(std::memory_order_relaxed)
-                                     : std::min(info.threads, scheduler_.num_workers()),
-                              timed.get()},
+                 StageContext{this, i, w.index, threads, timed.get()},
                  data_->slots.data(),
                  plan.input_slots.data() + info.in_begin,
                  info.in_end - info.in_begin,
