@@ -98,13 +98,13 @@ void EventHub::push_shared(const RawEvent& event, bool urgent) {
 
 std::int64_t EventHub::read_all() {
   std::int64_t newest = INT64_MIN;
-  const std::size_t before = pending_.size();
   // Each producer's events are nearly always in time order: keep sorted runs to merge later.
   const auto close_run = [&](std::size_t from) {
     if (pending_.size() == from) return;
     auto first = pending_.begin() + static_cast<std::ptrdiff_t>(from);
     if (!std::is_sorted(first, pending_.end(), earlier)) std::sort(first, pending_.end(), earlier);
     runs_.push_back(from);
+    newest = std::max(newest, pending_.back().t);  // the run's latest
   };
   for (const auto& ring : rings_) {
     const std::size_t from = pending_.size();
@@ -122,7 +122,6 @@ std::int64_t EventHub::read_all() {
   pending_.insert(pending_.end(), swap_.begin(), swap_.end());
   swap_.clear();
   close_run(from);
-  for (std::size_t k = before; k < pending_.size(); ++k) newest = std::max(newest, pending_[k].t);
   return newest;
 }
 
