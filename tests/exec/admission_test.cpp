@@ -368,9 +368,12 @@ TEST_P(AdmissionTest, ALargeStageIsNotStarvedBySmallOnes) {
   options.expected_durations["big"] = 1s;
   ASSERT_TRUE(ex.run(p, options).ok());
   EXPECT_GE(small_before_big.load(), 0);
-  // Once big is ready: at most 16 small stages overtake it, plus the few that started between
-  // the gate's last look and big joining the queue.
-  EXPECT_LE(small_before_big.load() - small_before_ready.load(), 16 + 4);
+  // Once big is ready: at most 16 small stages overtake it, plus those that started between the
+  // gate's last look and big joining the queue. That window is wall-clock time, which a loaded
+  // machine (or a sanitizer build) stretches, so the slack is wide: the exact bound is asserted
+  // in virtual time by ThePackingSearchPassesAStageAtMostMaxBypassTimes. Starved, big would
+  // start only after all 200.
+  EXPECT_LE(small_before_big.load() - small_before_ready.load(), 16 + 48);
 }
 
 TEST_P(AdmissionTest, AGrowableGrantTakesSpareCoresAndNeverMore) {
