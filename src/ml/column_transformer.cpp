@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <string>
@@ -16,10 +18,23 @@
 #include <variant>
 #include <vector>
 
+#include <unistd.h>
+
 #include "column_transform.hpp"
 #include "parallel.hpp"
+#include "streaming_stores.hpp"
+
+#if TRAINFLOW_ML_AVX2_KERNELS
+#include <immintrin.h>
+#endif
 
 namespace trainflow::ml {
+
+std::atomic<bool>& detail::wide_kernels_enabled() {
+  static std::atomic<bool> enabled{true};
+  return enabled;
+}
+
 namespace {
 
 constexpr std::string_view kMagic = "TFCOLTRF";
@@ -169,14 +184,65 @@ void gather(std::span<const T> in, Out& out, std::size_t begin, std::size_t end,
   for (std::size_t r = begin; r < end; ++r) out[r] = in[source(r)];
 }
 
+using detail::fence_streaming_stores;
+using detail::write_rows;
+
+// The wide kernels of the streaming pass (AVX2, chosen at run time): the same operations on four
+// rows at a time, hence the same bits as the scalar and SSE2 code. REQUIRES: out 32-byte
+// aligned, count a multiple of 4.
+#if TRAINFLOW_ML_AVX2_KERNELS
+template <bool kImpute, bool kScale>
+__attribute__((target("avx2"))) void numeric_avx2(const double* in, double* out, std::size_t count,
+                                                  double fill, double center, double scale,
+                                                  double offset) {
+  const __m256d fills = _mm256_set1_pd(fill);
+  const __m256d centers = _mm256_set1_pd(center);
+  const __m256d scales = _mm256_set1_pd(scale);
+  const __m256d offsets = _mm256_set1_pd(offset);
+  for (std::size_t i = 0; i < count; i += 4) {
+    __m256d v = _mm256_loadu_pd(in + i);
+    if constexpr (kImpute) v = _mm256_blendv_pd(v, fills, _mm256_cmp_pd(v, v, _CMP_UNORD_Q));
+    if constexpr (kScale) {
+      v = _mm256_add_pd(_mm256_div_pd(_mm256_sub_pd(v, centers), scales), offsets);
+    }
+    _mm256_stream_pd(out + i, v);
+  }
+}
+
+// out[i] = slot[i] == hot ? 1 : 0.
+__attribute__((target("avx2"))) void one_hot_avx2(const std::int32_t* slot, double* out,
+                                                  std::size_t count, std::int32_t hot) {
+  const __m128i hots = _mm_set1_epi32(hot);
+  const __m256d ones = _mm256_set1_pd(1.0);
+  for (std::size_t i = 0; i < count; i += 4) {
+    const __m128i four = _mm_loadu_si128(reinterpret_cast<const __m128i*>(slot + i));
+    const __m256i equal = _mm256_cvtepi32_epi64(_mm_cmpeq_epi32(four, hots));
+    _mm256_stream_pd(out + i, _mm256_and_pd(_mm256_castsi256_pd(equal), ones));
+  }
+}
+#endif
+
+// The last-level cache's size as the C library reports it, or 32 MiB when it reports none.
+std::size_t last_level_cache_bytes() {
+  static const std::size_t bytes = [] {
+    for (int name : {_SC_LEVEL3_CACHE_SIZE, _SC_LEVEL2_CACHE_SIZE}) {
+      const long size = ::sysconf(name);
+      if (size > 0) return static_cast<std::size_t>(size);
+    }
+    return std::size_t{32} << 20;
+  }();
+  return bytes;
+}
+
 // The Source of a dataset that is not a view: row r is row r of its columns.
 struct SameRow {
   std::size_t operator()(std::size_t r) const noexcept { return r; }
 };
 
 // out[r] = the imputed (when kImpute) and scaled (when kScale) value of row r. One loop per
-// combination, so that the loop body has no branch and vectorises.
-template <bool kImpute, bool kScale, class T, class Source>
+// combination, so that the loop body has no branch and vectorises; streamed rows of float64
+// columns are computed two at a time with the same operations, hence the same bits.
+template <bool kImpute, bool kScale, bool kStream, class T, class Source>
 void numeric_rows(const T* in, const Job& job, double* out, std::size_t begin, std::size_t end,
                   const Source& source) {
   const double fill = job.fill;
@@ -188,18 +254,49 @@ void numeric_rows(const T* in, const Job& job, double* out, std::size_t begin, s
     if constexpr (kScale) v = detail::scale_value(v, center, scale, offset);
     return v;
   };
-  for (std::size_t r = begin; r < end; ++r) out[r] = value(static_cast<double>(in[source(r)]));
+  const auto one = [&](std::size_t r) { return value(static_cast<double>(in[source(r)])); };
+#if TRAINFLOW_ML_AVX2_KERNELS
+  if constexpr (kStream && std::is_same_v<T, double> && std::is_same_v<Source, SameRow>) {
+    if (detail::use_wide_kernels()) {
+      detail::stream_rows_wide(out, begin, end, one, [&](std::size_t r, std::size_t count) {
+        numeric_avx2<kImpute, kScale>(in + r, out + r, count, fill, center, scale, offset);
+      });
+      return;
+    }
+  }
+#endif
+#if defined(__SSE2__)
+  if constexpr (kStream && std::is_same_v<T, double> && std::is_same_v<Source, SameRow>) {
+    const __m128d fills = _mm_set1_pd(fill);
+    const __m128d centers = _mm_set1_pd(center);
+    const __m128d scales = _mm_set1_pd(scale);
+    const __m128d offsets = _mm_set1_pd(offset);
+    write_rows<true>(out, begin, end, one, [&](std::size_t r) {
+      __m128d v = _mm_loadu_pd(in + r);
+      if constexpr (kImpute) {
+        const __m128d missing = _mm_cmpunord_pd(v, v);
+        v = _mm_or_pd(_mm_and_pd(missing, fills), _mm_andnot_pd(missing, v));
+      }
+      if constexpr (kScale) {
+        v = _mm_add_pd(_mm_div_pd(_mm_sub_pd(v, centers), scales), offsets);
+      }
+      return v;
+    });
+    return;
+  }
+#endif
+  write_rows<kStream>(out, begin, end, one);
 }
 
-template <class T, class Source>
+template <bool kStream, class T, class Source>
 void numeric(std::span<const T> in, const Job& job, double* out, std::size_t begin, std::size_t end,
              const Source& source) {
   if (job.impute && job.scale != nullptr) {
-    numeric_rows<true, true>(in.data(), job, out, begin, end, source);
+    numeric_rows<true, true, kStream>(in.data(), job, out, begin, end, source);
   } else if (job.impute) {
-    numeric_rows<true, false>(in.data(), job, out, begin, end, source);
+    numeric_rows<true, false, kStream>(in.data(), job, out, begin, end, source);
   } else {
-    numeric_rows<false, true>(in.data(), job, out, begin, end, source);
+    numeric_rows<false, true, kStream>(in.data(), job, out, begin, end, source);
   }
 }
 
@@ -217,6 +314,38 @@ std::size_t in_pieces(std::size_t begin, std::size_t limit, const Piece& piece) 
   return limit;
 }
 
+#if TRAINFLOW_ML_AVX2_KERNELS
+// slots_of for rows [0, count) of codes, eight at a time with a gather from the slot table.
+// Returns the index of the row that stopped the scan, or count. REQUIRES: by_code is not empty
+// (the gather reads by_code[0] for a missing value).
+__attribute__((target("avx2"))) std::size_t slots_avx2(const std::int32_t* codes,
+                                                       const std::int32_t* by_code,
+                                                       std::int32_t missing, std::size_t count,
+                                                       bool stop_at_unknown, std::int32_t* slot) {
+  const __m256i missings = _mm256_set1_epi32(missing);
+  const __m256i unknowns = _mm256_set1_epi32(detail::kUnknownSlot);
+  std::size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    const __m256i code = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + i));
+    const __m256i absent = _mm256_cmpgt_epi32(_mm256_setzero_si256(), code);
+    const __m256i found = _mm256_i32gather_epi32(by_code, _mm256_andnot_si256(absent, code), 4);
+    const __m256i eight = _mm256_blendv_epi8(found, missings, absent);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(slot + i), eight);
+    if (stop_at_unknown) {
+      const auto unknown = static_cast<unsigned>(
+          _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(eight, unknowns))));
+      if (unknown != 0) return i + static_cast<std::size_t>(std::countr_zero(unknown));
+    }
+  }
+  for (; i < count; ++i) {
+    const std::int32_t s = codes[i] < 0 ? missing : by_code[codes[i]];
+    if (s == detail::kUnknownSlot && stop_at_unknown) return i;
+    slot[i] = s;
+  }
+  return count;
+}
+#endif
+
 // The slots of rows [begin, end) into slot[0, end - begin): as detail::for_each_slot, with
 // kMissingSlot (or kUnknownSlot, when not stopping at it) for a row without one. Returns the
 // row that stopped the scan, or `end`.
@@ -226,6 +355,14 @@ std::size_t slots_of(std::span<const std::int32_t> codes, const detail::Category
                      std::int32_t* slot) {
   const std::int32_t* by_code = slots.by_code.data();
   const std::int32_t missing = slots.missing;
+#if TRAINFLOW_ML_AVX2_KERNELS
+  if constexpr (std::is_same_v<Source, SameRow>) {
+    if (detail::use_wide_kernels() && !slots.by_code.empty()) {
+      return begin +
+             slots_avx2(codes.data() + begin, by_code, missing, end - begin, stop_at_unknown, slot);
+    }
+  }
+#endif
   for (std::size_t r = begin; r < end; ++r) {
     const std::int32_t code = codes[source(r)];
     const std::int32_t s = code < 0 ? missing : by_code[code];
@@ -237,7 +374,7 @@ std::size_t slots_of(std::span<const std::int32_t> codes, const detail::Category
 
 // Runs `job` on rows [begin, limit); returns the first row with an unknown category, or limit.
 // `slot` is scratch for kPieceRows slots.
-template <class Source>
+template <bool kStream, class Source>
 std::size_t run_job(const Dataset& data, const Job& job, std::vector<Output>& outputs,
                     std::size_t begin, std::size_t limit, const Source& source,
                     std::int32_t* slot) {
@@ -246,7 +383,12 @@ std::size_t run_job(const Dataset& data, const Job& job, std::vector<Output>& ou
   switch (job.kind) {
     case Job::Kind::kGather:
       switch (column.type()) {
-        case ColumnType::kFloat64: gather(column.float64(), out.f64, begin, limit, source); break;
+        case ColumnType::kFloat64: {
+          const std::span<const double> in = column.float64();
+          write_rows<kStream>(out.f64.data(), begin, limit,
+                              [&](std::size_t r) { return in[source(r)]; });
+          break;
+        }
         case ColumnType::kFloat32: gather(column.float32(), out.f32, begin, limit, source); break;
         case ColumnType::kCategorical:
           gather(column.codes(), out.codes, begin, limit, source);
@@ -255,9 +397,9 @@ std::size_t run_job(const Dataset& data, const Job& job, std::vector<Output>& ou
       return limit;
     case Job::Kind::kNumeric:
       if (column.type() == ColumnType::kFloat32) {
-        numeric(column.float32(), job, out.f64.data(), begin, limit, source);
+        numeric<kStream>(column.float32(), job, out.f64.data(), begin, limit, source);
       } else {
-        numeric(column.float64(), job, out.f64.data(), begin, limit, source);
+        numeric<kStream>(column.float64(), job, out.f64.data(), begin, limit, source);
       }
       return limit;
     case Job::Kind::kImputeCategory: {
@@ -272,10 +414,11 @@ std::size_t run_job(const Dataset& data, const Job& job, std::vector<Output>& ou
       return in_pieces(begin, limit, [&](std::size_t b, std::size_t e) {
         const std::size_t stop =
             slots_of(column.codes(), job.slots, b, e, job.stop_at_unknown, source, slot);
-        double* values = out.f64.data() + b;
-        for (std::size_t i = 0; i < stop - b; ++i) {
-          values[i] = slot[i] >= 0 ? static_cast<double>(slot[i]) : out.initial;
-        }
+        const double initial = out.initial;
+        write_rows<kStream>(out.f64.data(), b, stop, [&](std::size_t r) {
+          const std::int32_t s = slot[r - b];
+          return s >= 0 ? static_cast<double>(s) : initial;
+        });
         return stop;
       });
     case Job::Kind::kOneHot:
@@ -285,9 +428,31 @@ std::size_t run_job(const Dataset& data, const Job& job, std::vector<Output>& ou
         const std::size_t stop =
             slots_of(column.codes(), job.slots, b, e, job.stop_at_unknown, source, slot);
         for (std::size_t k = 0; k < job.width; ++k) {
-          double* values = outputs[job.out + k].f64.data() + b;
           const auto hot = static_cast<std::int32_t>(k);
-          for (std::size_t i = 0; i < stop - b; ++i) values[i] = slot[i] == hot ? 1.0 : 0.0;
+          const auto one = [&](std::size_t r) { return slot[r - b] == hot ? 1.0 : 0.0; };
+          double* values = outputs[job.out + k].f64.data();
+#if TRAINFLOW_ML_AVX2_KERNELS
+          if (kStream && detail::use_wide_kernels()) {
+            detail::stream_rows_wide(values, b, stop, one, [&](std::size_t r, std::size_t count) {
+              one_hot_avx2(slot + (r - b), values + r, count, hot);
+            });
+            continue;
+          }
+#endif
+#if defined(__SSE2__)
+          const __m128i hots = _mm_set1_epi32(hot);
+          const __m128d ones = _mm_set1_pd(1.0);
+          const auto pair = [&](std::size_t r) {
+            // Two slots compared at once; each 32-bit mask widened to 64 bits selects 1.0 or 0.
+            std::int64_t two = 0;
+            std::memcpy(&two, slot + (r - b), sizeof(two));
+            const __m128i equal = _mm_cmpeq_epi32(_mm_cvtsi64_si128(two), hots);
+            return _mm_and_pd(_mm_castsi128_pd(_mm_unpacklo_epi32(equal, equal)), ones);
+          };
+          write_rows<kStream>(values, b, stop, one, pair);
+#else
+          write_rows<kStream>(values, b, stop, one);
+#endif
         }
         return stop;
       });
@@ -296,8 +461,8 @@ std::size_t run_job(const Dataset& data, const Job& job, std::vector<Output>& ou
 }
 
 // Runs every job on rows [begin, end); returns the first error in row order (the first job in
-// output order within a row).
-template <class Source>
+// output order within a row). With kStream, float64 outputs are written with streaming stores.
+template <bool kStream, class Source>
 std::optional<BlockError> run_block(const Dataset& data, const std::vector<Job>& jobs,
                                     std::vector<Output>& outputs, std::size_t begin,
                                     std::size_t end, const Source& source) {
@@ -305,7 +470,8 @@ std::optional<BlockError> run_block(const Dataset& data, const std::vector<Job>&
   std::size_t limit = end;  // rows at or after an error found so far cannot be earlier errors
   std::array<std::int32_t, kPieceRows> slot;
   for (std::size_t j = 0; j < jobs.size(); ++j) {
-    const std::size_t row = run_job(data, jobs[j], outputs, begin, limit, source, slot.data());
+    const std::size_t row =
+        run_job<kStream>(data, jobs[j], outputs, begin, limit, source, slot.data());
     if (row < limit) {
       first = BlockError{row, j};
       limit = row;
@@ -651,6 +817,15 @@ Status FittedColumnTransformer::transform_into(const Dataset& data, Dataset& out
     }
   });
 
+  // Streaming stores when asked, or when the float64 outputs would not fit in the cache anyway.
+  std::size_t float64_written = 0;
+  for (const Output& output : outputs) {
+    if (!output.shared && output.type == ColumnType::kFloat64) float64_written += n;
+  }
+  const bool stream = options.stores == ColumnTransformOptions::Stores::kStreaming ||
+                      (options.stores == ColumnTransformOptions::Stores::kAuto &&
+                       float64_written > last_level_cache_bytes() / sizeof(double));
+
   // The pass. Blocks after the first failing one are skipped: their outcome cannot matter.
   const std::size_t block = options.block_rows;
   const std::size_t num_blocks = n / block + (n % block != 0 ? 1 : 0);
@@ -660,12 +835,15 @@ Status FittedColumnTransformer::transform_into(const Dataset& data, Dataset& out
     detail::parallel_blocks(options.threads, n, block, [&](std::size_t begin, std::size_t end) {
       const std::size_t b = begin / block;
       if (b > first_failed.load(std::memory_order_relaxed)) return;
+      const auto view_row = [&data](std::size_t r) { return data.source_row(r); };
       std::optional<BlockError> error;
-      if (view) {
-        error = run_block(data, jobs, outputs, begin, end,
-                          [&data](std::size_t r) { return data.source_row(r); });
+      if (stream) {
+        error = view ? run_block<true>(data, jobs, outputs, begin, end, view_row)
+                     : run_block<true>(data, jobs, outputs, begin, end, SameRow{});
+        fence_streaming_stores();
       } else {
-        error = run_block(data, jobs, outputs, begin, end, SameRow{});
+        error = view ? run_block<false>(data, jobs, outputs, begin, end, view_row)
+                     : run_block<false>(data, jobs, outputs, begin, end, SameRow{});
       }
       if (error) {
         errors[b] = error;

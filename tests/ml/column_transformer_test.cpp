@@ -1,4 +1,5 @@
 #include "trainflow/ml/column_transformer.hpp"
+#include "ml/streaming_stores.hpp"
 #include "testing/ml.hpp"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,8 @@
 
 namespace trainflow::ml {
 namespace {
+
+using Stores = ColumnTransformOptions::Stores;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr float kNaNf = std::numeric_limits<float>::quiet_NaN();
@@ -284,7 +287,39 @@ TEST(ColumnTransformerTest, EqualsTheChainedStandaloneTransformsBitForBit) {
     const Dataset want = chained(train, part, fitted);
     expect_bit_identical(*must(fitted.transform(part)), want);
     expect_bit_identical(*must(fitted.transform(part, {.threads = 3, .block_rows = 64})), want);
+    expect_bit_identical(*must(fitted.transform(
+                             part, {.threads = 3, .block_rows = 64, .stores = Stores::kStreaming})),
+                         want);
   }
+}
+
+// Switches the wide (AVX2) kernels of the streaming pass off while it lives, so that the 16-byte
+// path is checked on any CPU.
+class WideKernels {
+ public:
+  explicit WideKernels(bool enabled) : was_(detail::wide_kernels_enabled().exchange(enabled)) {}
+  WideKernels(const WideKernels&) = delete;
+  WideKernels& operator=(const WideKernels&) = delete;
+  ~WideKernels() { detail::wide_kernels_enabled().store(was_); }
+
+ private:
+  bool was_;
+};
+
+// Every step kind the pass has: impute only (a), impute + scale of float32 (b), scale only (c),
+// impute + one-hot with an "other" bucket (color), ordinal (size); id passes through.
+ColumnTransformerOptions every_kind_options() {
+  return {.steps = {NumericStep{.columns = {"a"},
+                                .impute = SimpleImputerOptions{.strategy = ImputeStrategy::kMean}},
+                    NumericStep{.columns = {"b"},
+                                .impute = SimpleImputerOptions{.strategy = ImputeStrategy::kMedian},
+                                .scale = StandardScalerOptions{}},
+                    NumericStep{.columns = {"c"}, .scale = RobustScalerOptions{}},
+                    CategoricalStep{
+                        .columns = {"color"},
+                        .impute = SimpleImputerOptions{.strategy = ImputeStrategy::kMostFrequent},
+                        .encode = OneHotEncoderOptions{.max_categories = 4}},
+                    CategoricalStep{.columns = {"size"}, .encode = OrdinalEncoderOptions{}}}};
 }
 
 class ColumnTransformerThreadsTest : public ::testing::TestWithParam<unsigned> {};
@@ -429,6 +464,62 @@ TEST_P(ColumnTransformerThreadsTest, TransformIntoNeverWritesOverSharedColumns) 
   EXPECT_EQ(reused, before.size() - 1);
 }
 
+TEST_P(ColumnTransformerThreadsTest, StreamingStoresWriteTheBitsOfOrdinaryStores) {
+  const Dataset data = random_data(5003, 21);
+  for (const ColumnTransformerOptions& steps : {mixed_options(), every_kind_options()}) {
+    const FittedColumnTransformer fitted = fit_or_die(steps, data.slice(0, 4000));
+    // Whole, a view starting at an odd row (rows gathered), rows picked out of order.
+    for (const Dataset& part :
+         {data, data.slice(1, 5003), data.take(std::vector<std::uint32_t>{5002, 3, 3, 2500, 0})}) {
+      const Dataset want = *must(fitted.transform(part, {.threads = 1, .stores = Stores::kCached}));
+      // Odd block sizes start blocks at rows that are not on a 16- or 32-byte boundary.
+      for (std::size_t block : {1, 7, 13, 256, 100000}) {
+        for (bool wide : {true, false}) {
+          const WideKernels kernels(wide);
+          const ColumnTransformOptions options{
+              .threads = GetParam(), .block_rows = block, .stores = Stores::kStreaming};
+          expect_bit_identical(*must(fitted.transform(part, options)), want);
+          Dataset out;
+          ASSERT_TRUE(fitted.transform_into(part, out, options).ok());
+          ASSERT_TRUE(fitted.transform_into(part, out, options).ok());  // into reused buffers
+          expect_bit_identical(out, want);
+        }
+      }
+    }
+  }
+}
+
+TEST_P(ColumnTransformerThreadsTest, StreamingStoresReportTheRowOfAnUnknownCategory) {
+  const Dataset train = random_data(200, 4);
+  const FittedColumnTransformer fitted =
+      fit_or_die({.steps = {NumericStep{.columns = {"a"}, .scale = StandardScalerOptions{}},
+                            CategoricalStep{.columns = {"size"}}},
+                  .remainder = Remainder::kDrop},
+                 train);
+  // One unknown size per test set, at every position within the eight rows the wide kernels
+  // read at once, and across their boundaries.
+  for (std::size_t row : {0, 1, 3, 7, 8, 9, 15, 16, 2047, 2048, 2051, 4999}) {
+    std::vector<std::int32_t> size(5000, 1);
+    size[row] = 3;
+    const Dataset test = make_or_die({Column::float64("a", std::vector<double>(5000, 2)),
+                                      Column::categorical("size", size, {"s", "m", "l", "xl"})});
+    for (std::size_t block : {5, 4096}) {
+      for (Stores stores : {Stores::kCached, Stores::kStreaming}) {
+        for (bool wide : {true, false}) {
+          const WideKernels kernels(wide);
+          Result<Dataset> out = fitted.transform(
+              test, {.threads = GetParam(), .block_rows = block, .stores = stores});
+          ASSERT_FALSE(out.has_value());
+          EXPECT_NE(out.error().message().find("column 'size', row " + std::to_string(row) +
+                                               ": category 'xl'"),
+                    std::string::npos)
+              << out.error().message();
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, ColumnTransformerThreadsTest, ::testing::Values(1u, 2u, 4u, 8u));
 
 TEST(ColumnTransformerTest, OutputsLargerThanTheCachesAreStillBitIdentical) {
@@ -441,7 +532,9 @@ TEST(ColumnTransformerTest, OutputsLargerThanTheCachesAreStillBitIdentical) {
   Dataset out;
   for (const ColumnTransformOptions options :
        {ColumnTransformOptions{.threads = 3, .block_rows = 4097},
-        ColumnTransformOptions{.threads = 2, .block_rows = 16384}}) {
+        ColumnTransformOptions{.threads = 2, .block_rows = 16384},
+        ColumnTransformOptions{.threads = 2, .block_rows = 16384, .stores = Stores::kCached},
+        ColumnTransformOptions{.threads = 3, .block_rows = 4097, .stores = Stores::kStreaming}}) {
     ASSERT_TRUE(fitted.transform_into(data, out, options).ok());
     expect_bit_identical(out, want);
   }

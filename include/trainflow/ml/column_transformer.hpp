@@ -91,6 +91,15 @@ struct ColumnTransformOptions {
   // a block's columns to stay in cache and large enough to amortise the per-block set-up. 0 is an
   // error. The result does not depend on it.
   std::size_t block_rows = 16384;
+  // How the pass writes its float64 outputs. kStreaming: non-temporal stores, which send whole
+  // cache lines to memory without first reading them (an ordinary store reads every line it
+  // writes) and without evicting the inputs from the cache: faster when the outputs are far
+  // larger than the cache. kCached: ordinary stores, which leave the last rows written in the
+  // cache for a consumer that reads them next. Default kAuto: kStreaming when the float64
+  // outputs written exceed the last-level cache, kCached otherwise. The result does not depend
+  // on it.
+  enum class Stores : std::uint8_t { kAuto, kCached, kStreaming };
+  Stores stores = Stores::kAuto;
 };
 
 // One fitted step: its columns and the fitted transforms of its chain, each fitted on exactly
