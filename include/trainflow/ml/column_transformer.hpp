@@ -94,10 +94,11 @@ struct ColumnTransformOptions {
   // How the pass writes its float64 outputs. kStreaming: non-temporal stores, which send whole
   // cache lines to memory without first reading them (an ordinary store reads every line it
   // writes) and without evicting the inputs from the cache: faster when the outputs are far
-  // larger than the cache. kCached: ordinary stores, which leave the last rows written in the
-  // cache for a consumer that reads them next. Default kAuto: kStreaming when the float64
-  // outputs written exceed the last-level cache, kCached otherwise. The result does not depend
-  // on it.
+  // larger than the cache and already mapped. kCached: ordinary stores, which leave the last rows
+  // written in the cache for a consumer that reads them next, and are faster into new buffers
+  // (whose pages the kernel has just zeroed, through the cache). Default kAuto: kStreaming for
+  // outputs written into buffers reused by transform_into when the float64 outputs exceed the
+  // last-level cache, kCached otherwise. The result does not depend on it.
   enum class Stores : std::uint8_t { kAuto, kCached, kStreaming };
   Stores stores = Stores::kAuto;
 };
