@@ -16,6 +16,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -353,6 +354,10 @@ struct ChunkColumn {
 struct Chunk {
   std::size_t begin = 0;
   std::size_t end = 0;
+  // Where the text its numeric columns reserve for ends: `end`, except for the first of several
+  // chunks, which reserves for the whole text so that the others' values can be appended to its
+  // columns (no new column, no copy of its own values).
+  std::size_t reserve_end = 0;
   std::size_t rows = 0;
   std::vector<ChunkColumn> columns;
   Arena arena;
@@ -518,14 +523,17 @@ class Parser {
     return true;
   }
 
-  // Reserves each column's values for the rows that the chunk would hold if every record were
-  // as long as its first one (`bytes`), with a margin; never more than the chunk can hold (a
-  // record has at least one byte per column). Growing past it only costs reallocations, and
-  // reserved but unused memory is never touched.
+  // Reserves each column's values for the rows that the chunk (numeric columns: the text up to
+  // chunk.reserve_end) would hold if every record were as long as its first one (`bytes`), with
+  // a margin; never more than that text can hold (a record has at least one byte per column).
+  // Growing past it only costs reallocations, and reserved but unused memory is never touched.
   void reserve(Chunk& chunk, std::size_t bytes) const {
-    const std::size_t size = chunk.end - chunk.begin;
-    const std::size_t most = size / plans_.size() + 1;
-    const std::size_t rows = std::min(most, size / std::max<std::size_t>(bytes, 1) * 9 / 8 + 64);
+    const auto rows_in = [&](std::size_t size) {
+      const std::size_t most = size / plans_.size() + 1;
+      return std::min(most, size / std::max<std::size_t>(bytes, 1) * 9 / 8 + 64);
+    };
+    const std::size_t rows = rows_in(chunk.end - chunk.begin);
+    const std::size_t numbers = rows_in(std::max(chunk.end, chunk.reserve_end) - chunk.begin);
     for (std::size_t j = 0; j < plans_.size(); ++j) {
       ChunkColumn& column = chunk.columns[j];
       const ColumnPlan& plan = plans_[j];
@@ -534,9 +542,9 @@ class Parser {
       } else if (!column.numeric) {
         column.texts.reserve(rows);
       } else if (plan.f32) {
-        column.f32.reserve(rows);
+        column.f32.reserve(numbers);
       } else {
-        column.f64.reserve(rows);
+        column.f64.reserve(numbers);
       }
     }
   }
@@ -679,6 +687,7 @@ class CsvReader {
     for (std::size_t i = 0; i < chunks.size(); ++i) {
       chunks[i].begin = bounds[i];
       chunks[i].end = bounds[i + 1];
+      chunks[i].reserve_end = i == 0 ? text_.size() : chunks[i].end;
     }
     const Parser parser(text_, options_, plans_);
     detail::run_tasks(chunks.size(), [&](std::size_t i) { parser.parse(chunks[i]); });
@@ -803,6 +812,9 @@ class CsvReader {
           columns[j] = Column::float32(plan.name, concatenate(chunks, j, &ChunkColumn::f32, rows));
         } else if (chunks.size() == 1) {
           columns[j] = Column::float64(plan.name, std::move(chunks[0].columns[j].f64));
+        } else if (!chunks.empty() && chunks[0].columns[j].f64.capacity() >= rows) {
+          // The first chunk reserved for the whole text: the others are appended to it.
+          columns[j] = Column::float64(plan.name, concatenate(chunks, j, &ChunkColumn::f64, rows));
         } else {
           // Uninitialised memory: the copy below is its first touch (no zero-fill before it).
           auto values = ColumnBuffer<double>::uninitialized(rows);
@@ -825,8 +837,15 @@ class CsvReader {
                                     std::vector<T> ChunkColumn::*member, std::size_t rows) {
     if (chunks.size() == 1) return std::move(chunks[0].columns[j].*member);
     std::vector<T> values;
-    values.reserve(rows);
-    for (Chunk& chunk : chunks) {
+    std::size_t from = 0;
+    if (!chunks.empty() && (chunks[0].columns[j].*member).capacity() >= rows) {
+      // Reserved for the whole text by the first chunk (Chunk::reserve_end): append to it.
+      values = std::move(chunks[0].columns[j].*member);
+      from = 1;
+    } else {
+      values.reserve(rows);
+    }
+    for (Chunk& chunk : std::span(chunks).subspan(from)) {
       std::vector<T>& part = chunk.columns[j].*member;
       values.insert(values.end(), part.begin(), part.end());
       std::vector<T>().swap(part);

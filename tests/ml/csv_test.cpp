@@ -485,6 +485,18 @@ TEST_P(CsvParallelTest, ParallelEqualsSequential) {
   Result<Dataset> file = read_csv(dir.write("big.csv", text), options);
   ASSERT_TRUE(file.has_value()) << file.error().to_string();
   EXPECT_TRUE(*file == *sequential);
+
+  // float32 columns are joined the same way (appended to the first chunk's when it reserved
+  // for the whole text, copied into a new column otherwise).
+  CsvOptions f32;
+  f32.float32 = true;
+  const Result<Dataset> f32_sequential = parse_csv(text, f32);
+  ASSERT_TRUE(f32_sequential.has_value()) << f32_sequential.error().to_string();
+  f32.threads = GetParam();
+  const Result<Dataset> f32_parallel = parse_csv(text, f32);
+  ASSERT_TRUE(f32_parallel.has_value()) << f32_parallel.error().to_string();
+  EXPECT_EQ(f32_parallel->column(0).type(), ColumnType::kFloat32);
+  EXPECT_TRUE(*f32_parallel == *f32_sequential);
 }
 
 TEST_P(CsvParallelTest, ParallelReportsTheFirstError) {
