@@ -379,23 +379,15 @@ double volatile_one() {
   return source;
 }
 
-void bm_copy(benchmark::State& state, Arrays& x) {
-  const auto n = static_cast<unsigned>(state.range(0));
-  const std::size_t size = x.a.size();
-  const double s = volatile_one();
-  for (auto _ : state) {
-    scale_copy(n, x.a.data(), x.b.data(), size, s);
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(16 * size));
-}
+using CopyKernel = void (*)(unsigned, const double*, double*, std::size_t, double);
 
-void bm_copy_stream(benchmark::State& state, Arrays& x) {
+// `copy` (scale_copy or scale_copy_stream) of x.a into x.b.
+void bm_copy(benchmark::State& state, Arrays& x, CopyKernel copy) {
   const auto n = static_cast<unsigned>(state.range(0));
   const std::size_t size = x.a.size();
   const double s = volatile_one();
   for (auto _ : state) {
-    scale_copy_stream(n, x.a.data(), x.b.data(), size, s);
+    copy(n, x.a.data(), x.b.data(), size, s);
     benchmark::ClobberMemory();
   }
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(16 * size));
@@ -533,11 +525,11 @@ TransformData make_transform_data(std::size_t rows) {
 }
 
 // transform_into the same output dataset, run after run, so that its buffers are reused (warm);
-// and, in every iteration, right after it, its baselines: copies (bm_copy's and bm_copy_stream's
-// kernels) of as many bytes as the ideal pass moves, from and into arrays already mapped, on the
-// same threads. The time reported is the transform's; counters: copy_GBps and stream_copy_GBps
-// (the baselines' rates) and fraction_of_copy (the faster baseline's time / transform time over
-// all iterations: the goal's measure, taken in alternation so that all see the same load).
+// and, in every iteration, right after it, its baselines: both of bm_copy's kernels on as many
+// bytes as the ideal pass moves, from and into arrays already mapped, on the same threads. The
+// time reported is the transform's; counters: copy_GBps and stream_copy_GBps (the baselines'
+// rates) and fraction_of_copy (the faster baseline's time / transform time over all iterations:
+// the goal's measure, taken in alternation so that all see the same load).
 void bm_transform_into(benchmark::State& state, const TransformData& t) {
   const auto n = static_cast<unsigned>(state.range(0));
   const ml::ColumnTransformOptions options{.threads = n};
@@ -854,11 +846,13 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("bandwidth_arrays", std::to_string(n) + " doubles (" +
                                                       mb(8.0 * static_cast<double>(n)) + ") each");
   for (unsigned g : grants()) {
-    timing(benchmark::RegisterBenchmark("bandwidth/copy", bm_copy, std::ref(arrays)), 0.5)
+    timing(benchmark::RegisterBenchmark("bandwidth/copy", bm_copy, std::ref(arrays), scale_copy),
+           0.5)
         ->ArgName("threads")
         ->Arg(g)
         ->UseRealTime();
-    timing(benchmark::RegisterBenchmark("bandwidth/copy_stream", bm_copy_stream, std::ref(arrays)),
+    timing(benchmark::RegisterBenchmark("bandwidth/copy_stream", bm_copy, std::ref(arrays),
+                                        scale_copy_stream),
            0.5)
         ->ArgName("threads")
         ->Arg(g)

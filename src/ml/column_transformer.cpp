@@ -243,7 +243,8 @@ struct SameRow {
 
 // out[r] = the imputed (when kImpute) and scaled (when kScale) value of row r. One loop per
 // combination, so that the loop body has no branch and vectorises; streamed rows of float64
-// columns are computed two at a time with the same operations, hence the same bits.
+// columns are computed four (AVX2) or two (SSE2) at a time with the same operations, hence the
+// same bits.
 template <bool kImpute, bool kScale, bool kStream, class T, class Source>
 void numeric_rows(const T* in, const Job& job, double* out, std::size_t begin, std::size_t end,
                   const Source& source) {
