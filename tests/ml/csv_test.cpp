@@ -528,6 +528,48 @@ TEST_P(CsvParallelTest, ParallelReportsTheFirstError) {
       << r.error().message();
 }
 
+// Chunks are cut just after LFs preceded by an even number of quotes. Here a quoted field
+// holding most of the lines covers every point the cuts aim at, so every LF near them is inside
+// quotes and the cuts move past the field (or no cut is made); without quotes they stand.
+TEST_P(CsvParallelTest, LineBreaksInsideQuotesAtEveryCut) {
+  std::string numbers = "a,b,c\n";
+  std::string quoted = "a,b,c\n1,2,x\n";
+  quoted += "3,4,\"";
+  for (int i = 0; i < 5000; ++i) quoted += "line " + std::to_string(i) + ", \"\"q\"\"\n";
+  quoted += "\"\n";
+  for (int i = 0; i < 300; ++i) {
+    const std::string row = std::to_string(i) + "," + std::to_string(i * 0.25) + ",y\n";
+    numbers += row;
+    quoted += row;
+  }
+  CsvOptions options;
+  for (const std::string& text : {numbers, quoted}) {
+    options.threads = 1;
+    const Dataset sequential = parse_ok(text, options);
+    options.threads = GetParam();
+    EXPECT_TRUE(parse_ok(text, options) == sequential) << GetParam();
+  }
+  const Dataset ds = parse_ok(quoted, options);
+  ASSERT_EQ(ds.num_rows(), 302u);
+  EXPECT_EQ(ds.column(2).categories()[1].substr(0, 10), "line 0, \"q");
+
+  // Errors after the long field: row numbers count its record once.
+  std::string ragged = quoted + "7,8\n";
+  Result<Dataset> r = parse_csv(ragged, options);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find(": row 303 has 2 fields, the header has 3"), std::string::npos)
+      << r.error().message();
+  // A quote that is never closed: reported at the quote, however the text was cut.
+  std::string open = numbers;
+  open.insert(open.find("\n150,") + 1, "150,1,\"x\n");
+  r = parse_csv(open, options);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find(":152:7: a quoted field starts here but its closing quote "
+                                     "is missing"),
+            std::string::npos)
+      << r.error().message();
+}
+
 TEST(CsvTest, MoreThreadsThanRecords) {
   const std::string text = "a,b,c\n1,x,\"p\nq\"\n\n2,y,r\n";
   CsvOptions options;
