@@ -837,10 +837,7 @@ class CsvReader {
           columns[j] = merge_categorical(chunks, j, rows);
         } else if (plan.f32) {
           columns[j] = Column::float32(plan.name, concatenate(chunks, j, &ChunkColumn::f32, rows));
-        } else if (chunks.size() == 1) {
-          columns[j] = Column::float64(plan.name, std::move(chunks[0].columns[j].f64));
-        } else if (!chunks.empty() && chunks[0].columns[j].f64.capacity() >= rows) {
-          // The first chunk reserved for the whole text: the others are appended to it.
+        } else if (chunks.size() == 1 || first_holds_all(chunks, j, &ChunkColumn::f64, rows)) {
           columns[j] = Column::float64(plan.name, concatenate(chunks, j, &ChunkColumn::f64, rows));
         } else {
           // Uninitialised memory: the copy below is its first touch (no zero-fill before it).
@@ -859,14 +856,21 @@ class CsvReader {
     return Dataset::make(std::move(columns), options_.target);
   }
 
+  // Whether the first chunk's values of column j have room for all `rows` (it reserved for the
+  // whole text, Chunk::reserve_end), so that the other chunks' values are appended to them.
+  template <class T>
+  static bool first_holds_all(const std::vector<Chunk>& chunks, std::size_t j,
+                              std::vector<T> ChunkColumn::*member, std::size_t rows) {
+    return !chunks.empty() && (chunks[0].columns[j].*member).capacity() >= rows;
+  }
+
   template <class T>
   static std::vector<T> concatenate(std::vector<Chunk>& chunks, std::size_t j,
                                     std::vector<T> ChunkColumn::*member, std::size_t rows) {
     if (chunks.size() == 1) return std::move(chunks[0].columns[j].*member);
     std::vector<T> values;
     std::size_t from = 0;
-    if (!chunks.empty() && (chunks[0].columns[j].*member).capacity() >= rows) {
-      // Reserved for the whole text by the first chunk (Chunk::reserve_end): append to it.
+    if (first_holds_all(chunks, j, member, rows)) {
       values = std::move(chunks[0].columns[j].*member);
       from = 1;
     } else {
