@@ -494,9 +494,9 @@ class Parser {
   }
 
   // The numeric fast path: when the field at `pos` is a plain decimal number that
-  // detail::parse_decimal_prefix() takes, unquoted, not an NA token (its first byte starts
-  // none) and ended by the delimiter or a record end, appends its value and sets field.end,
-  // .next and .terminator as Scanner::scan() would. Otherwise returns false having done
+  // detail::parse_short_decimal() or parse_decimal_prefix() takes, unquoted, not an NA token (its
+  // first byte starts none) and ended by the delimiter or a record end, appends its value and sets
+  // field.end, .next and .terminator as Scanner::scan() would. Otherwise returns false having done
   // nothing, and the field takes the general way (which also finds its errors).
   template <class T>
   bool fast_number(std::vector<T>& values, std::size_t pos, std::size_t end, Field& field) const {
@@ -504,7 +504,8 @@ class Parser {
     const char* const e = base_ + end;
     if (pos == end || na_first_[static_cast<unsigned char>(*b)]) return false;
     T value;
-    const char* const q = detail::parse_decimal_prefix(b, e, value);
+    const char* q = detail::parse_short_decimal(b, base_, e, value);
+    if (q == nullptr) q = detail::parse_decimal_prefix(b, e, value);
     if (q == nullptr || static_cast<std::size_t>(q - b) > max_field_) return false;
     const auto at = static_cast<std::size_t>(q - base_);
     if (q == e) {

@@ -166,5 +166,111 @@ TEST(FastFloatTest, RandomDoublesPrintedShortestMatchFromChars) {
   EXPECT_GT(taken, 500'000);
 }
 
+// Places `before`, `text` and `after` in a buffer padded to 16 bytes after `text`, and runs
+// parse_short_decimal() on `text`. When it decides, expects exactly parse_decimal_prefix()'s end
+// and bits; returns whether it decided.
+template <class T>
+bool check_short(const std::string& before, const std::string& text, const std::string& after) {
+  std::string buffer = before + text + after;
+  buffer.append(before.size() + 16 > buffer.size() ? before.size() + 16 - buffer.size() : 0, '\n');
+  const char* const begin = buffer.data();
+  const char* const p = begin + before.size();
+  const char* const end = begin + buffer.size();
+  T fast = T{42};
+  const char* const stop = parse_short_decimal(p, begin, end, fast);
+  if (stop == nullptr) {
+    EXPECT_EQ(bits(fast), bits(T{42})) << "changed the output without deciding " << text;
+    return false;
+  }
+  T slow = T{7};
+  const char* const slow_stop = parse_decimal_prefix(p, end, slow);
+  EXPECT_EQ(stop, slow_stop) << before << "|" << text << "|" << after;
+  EXPECT_EQ(bits(fast), bits(slow))
+      << before << "|" << text << "|" << after << ": short " << fast << ", prefix " << slow;
+  return true;
+}
+
+const std::string kSixteen = "9876543210.-9876";  // digits, '.' and '-' before the number
+
+TEST(ShortDecimalTest, DecidesShortPlainDecimalsExactly) {
+  for (const char* text : {"0", "-0", "1", "-1", "1.5", "-1.5", "0.1", "123.456", "007.50",
+                           "-0.0002787413", "123456789012345", "-12345678901234", "1234567.8901234",
+                           "0.000000000001", "999999999999.99"}) {
+    for (const char* after : {",", "\n", "\r\n", ";", "\t", " ", ",12.5,", "\"", "x", "-3"}) {
+      EXPECT_TRUE(check_short<double>(kSixteen, text, after)) << text << " then " << after;
+    }
+  }
+  for (const char* text : {"0", "-1.5", "16777216", "0.0000000001", "1234.5"}) {
+    EXPECT_TRUE(check_short<float>(kSixteen, text, ",")) << text;
+  }
+  const std::string buffer = kSixteen + "-0," + std::string(16, '\n');
+  double d = 1;
+  ASSERT_NE(
+      parse_short_decimal(buffer.data() + 16, buffer.data(), buffer.data() + buffer.size(), d),
+      nullptr);
+  EXPECT_TRUE(std::signbit(d));
+  EXPECT_EQ(d, 0.0);
+}
+
+TEST(ShortDecimalTest, LeavesEverythingElseUndecided) {
+  for (const char* text : {"",
+                           "-",
+                           "+1",
+                           " 1",
+                           ".5",
+                           "5.",
+                           "-.5",
+                           "-5.",
+                           "1e5",
+                           "1E5",
+                           "1.5e-3",
+                           "-2E+1",
+                           "1.2.3",
+                           "1..2",
+                           "--1",
+                           "1234567890123456",
+                           "-123456789012345",
+                           "0.00000000000001",
+                           "inf",
+                           "nan"}) {
+    EXPECT_FALSE(check_short<double>(kSixteen, text, ",")) << text;
+  }
+  for (const char* text : {"16777217", "0.00000000001", "123456789"}) {
+    EXPECT_FALSE(check_short<float>(kSixteen, text, ",")) << text;
+  }
+  // Fewer than 16 bytes before the number, or after its start.
+  EXPECT_FALSE(check_short<double>(kSixteen.substr(1), "1.5", ","));
+  const std::string text = kSixteen + "1.5,";
+  double d = 0;
+  EXPECT_EQ(parse_short_decimal(text.data() + 16, text.data(), text.data() + text.size(), d),
+            nullptr);
+  EXPECT_NE(parse_short_decimal(text.data() + 16, text.data(), text.data() + 32, d), nullptr);
+}
+
+// Random numbers between random neighbours: the bytes before must never leak into the value,
+// nor the bytes after the number's end.
+TEST(ShortDecimalTest, RandomTextsMatchParseDecimalPrefix) {
+  std::mt19937_64 rng(1124);
+  auto pick = [&rng](int n) { return static_cast<int>(rng() % static_cast<std::uint64_t>(n)); };
+  static constexpr char kBytes[] = "0123456789.-,\n\r\"eE+ x";
+  auto noise = [&](int n) {
+    std::string s;
+    for (int i = 0; i < n; ++i) s += kBytes[pick(static_cast<int>(sizeof kBytes) - 1)];
+    return s;
+  };
+  constexpr int kCount = 1'000'000;
+  int decided64 = 0;
+  int decided32 = 0;
+  for (int i = 0; i < kCount && !HasFailure(); ++i) {
+    const std::string before = noise(16 + pick(4));
+    const std::string text = pick(4) == 0 ? noise(1 + pick(16)) : random_decimal(rng);
+    const std::string after = noise(pick(20));
+    decided64 += check_short<double>(before, text, after) ? 1 : 0;
+    decided32 += check_short<float>(before, text, after) ? 1 : 0;
+  }
+  EXPECT_GT(decided64, kCount / 10);
+  EXPECT_GT(decided32, kCount / 20);
+}
+
 }  // namespace
 }  // namespace trainflow::ml::detail
