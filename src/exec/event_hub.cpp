@@ -33,6 +33,7 @@ int rank(EventKind kind) noexcept {
 EventHub::EventHub(unsigned workers) {
   rings_.reserve(workers);
   for (unsigned i = 0; i < workers; ++i) rings_.push_back(std::make_unique<Ring>());
+  seen_.assign(workers, 0);
   thread_ = std::thread([this] { main(); });
 }
 
@@ -66,9 +67,13 @@ void EventHub::emit(int worker, const RawEvent& event) {
     Ring& ring = *rings_[static_cast<std::size_t>(worker)];
     const std::uint64_t head = ring.head.load(std::memory_order_relaxed);
     const std::uint64_t used = head - ring.tail.load(std::memory_order_acquire);
-    if (used < kRingSize) {
+    const bool in_order = event.t > ring.last_t ||
+                          (event.t == ring.last_t && rank(event.kind) >= rank(ring.last_kind));
+    if (used < kRingSize && in_order) {
       ring.slots[head & (kRingSize - 1)] = event;
       ring.head.store(head + 1, std::memory_order_release);
+      ring.last_t = event.t;
+      ring.last_kind = event.kind;
       // Once per filling: a wake-up that races with the hub going to sleep is lost, and the
       // hub then comes within its millisecond anyway.
       if (used == kRingSize / 2) {
@@ -98,58 +103,75 @@ void EventHub::push_shared(const RawEvent& event, bool urgent) {
 
 std::int64_t EventHub::read_all() {
   std::int64_t newest = INT64_MIN;
-  // Each producer's events are nearly always in time order: keep sorted runs to merge later.
-  const auto close_run = [&](std::size_t from) {
-    if (pending_.size() == from) return;
-    auto first = pending_.begin() + static_cast<std::ptrdiff_t>(from);
-    if (!std::is_sorted(first, pending_.end(), earlier)) std::sort(first, pending_.end(), earlier);
-    runs_.push_back(from);
-    newest = std::max(newest, pending_.back().t);  // the run's latest
-  };
-  for (const auto& ring : rings_) {
-    const std::size_t from = pending_.size();
-    const std::uint64_t head = ring->head.load(std::memory_order_acquire);
-    std::uint64_t tail = ring->tail.load(std::memory_order_relaxed);
-    for (; tail != head; ++tail) pending_.push_back(ring->slots[tail & (kRingSize - 1)]);
-    ring->tail.store(tail, std::memory_order_release);
-    close_run(from);
+  // A ring is one sorted run (emit() keeps it so): its newest event is its last.
+  for (std::size_t r = 0; r < rings_.size(); ++r) {
+    const Ring& ring = *rings_[r];
+    const std::uint64_t head = ring.head.load(std::memory_order_acquire);
+    if (seen_[r] == head) continue;
+    newest = std::max(newest, ring.slots[(head - 1) & (kRingSize - 1)].t);
+    seen_[r] = head;
   }
+  // The shared list becomes one more sorted run of pending_.
   {
     std::lock_guard lock{mutex_};
     swap_.swap(shared_);
   }
-  const std::size_t from = pending_.size();
-  pending_.insert(pending_.end(), swap_.begin(), swap_.end());
-  swap_.clear();
-  close_run(from);
+  if (!swap_.empty()) {
+    const std::size_t from = pending_.size();
+    pending_.insert(pending_.end(), swap_.begin(), swap_.end());
+    swap_.clear();
+    const auto first = pending_.begin() + static_cast<std::ptrdiff_t>(from);
+    if (!std::is_sorted(first, pending_.end(), earlier)) std::sort(first, pending_.end(), earlier);
+    runs_.push_back(from);
+    newest = std::max(newest, pending_.back().t);
+  }
   return newest;
 }
 
 void EventHub::deliver(std::int64_t horizon) {
-  if (pending_.empty()) return;
-  // Merge the sorted runs as they are read: hand over what is due, and keep the rest, merged
-  // into one sorted run, for the next pass. Every event is copied at most once more.
   cursors_.clear();
+  for (std::size_t r = 0; r < rings_.size(); ++r) {
+    const std::uint64_t tail = rings_[r]->tail.load(std::memory_order_relaxed);
+    if (tail != seen_[r]) {
+      cursors_.push_back(
+          {rings_[r]->slots.get(), tail, seen_[r], kRingSize - 1, static_cast<int>(r)});
+    }
+  }
   for (std::size_t k = 0; k < runs_.size(); ++k) {
     const std::size_t end = k + 1 < runs_.size() ? runs_[k + 1] : pending_.size();
-    if (runs_[k] < end) cursors_.push_back({runs_[k], end});
+    if (runs_[k] < end) cursors_.push_back({pending_.data(), runs_[k], end, ~std::uint64_t{0}, -1});
   }
-  kept_.clear();
-  bool due = true;
-  while (!cursors_.empty()) {
+  const auto earliest = [this] {
     std::size_t best = 0;
     for (std::size_t k = 1; k < cursors_.size(); ++k) {
-      if (earlier(pending_[cursors_[k].at], pending_[cursors_[best].at])) best = k;
+      if (earlier(cursors_[k].head(), cursors_[best].head())) best = k;
     }
-    Cursor& c = cursors_[best];
-    const RawEvent& e = pending_[c.at];
-    // Runs are sorted: once the earliest head is past the horizon, everything left is.
-    due = due && e.t <= horizon;
-    if (due) {
-      deliver_one(e);
-    } else {
-      kept_.push_back(e);
+    return best;
+  };
+  // A ring's slots go back to its worker once delivered.
+  const auto release = [this](const Cursor& c) {
+    if (c.ring >= 0)
+      rings_[static_cast<std::size_t>(c.ring)]->tail.store(c.at, std::memory_order_release);
+  };
+  // Hand over what is due, in time order. Runs are sorted: once the earliest head is past the
+  // horizon, everything left is.
+  while (!cursors_.empty()) {
+    Cursor& c = cursors_[earliest()];
+    if (c.head().t > horizon) break;
+    deliver_one(c.head());
+    if (++c.at == c.end) {
+      release(c);
+      c = cursors_.back();
+      cursors_.pop_back();
     }
+  }
+  for (const Cursor& c : cursors_) release(c);
+  std::erase_if(cursors_, [](const Cursor& c) { return c.ring >= 0; });
+  // Keep the rest of pending_, merged into one sorted run, for the next pass.
+  kept_.clear();
+  while (!cursors_.empty()) {
+    Cursor& c = cursors_[earliest()];
+    kept_.push_back(c.head());
     if (++c.at == c.end) {
       c = cursors_.back();
       cursors_.pop_back();
@@ -181,8 +203,14 @@ void EventHub::deliver_one(const RawEvent& raw) {
   e.threads = raw.threads;
   e.status = StageStatus::kPending;
   e.run_status = RunStatus::kSucceeded;
-  e.queue_wait = e.backoff = e.wall = e.cpu = std::chrono::nanoseconds{0};
-  e.message = e.metric = std::string_view{};
+  // One field at a time: a chained assignment reloads what it has just stored (a string_view
+  // as one 16-byte load of two 8-byte stores, which waits for them to retire).
+  e.queue_wait = std::chrono::nanoseconds{0};
+  e.backoff = std::chrono::nanoseconds{0};
+  e.wall = std::chrono::nanoseconds{0};
+  e.cpu = std::chrono::nanoseconds{0};
+  e.message = std::string_view{};
+  e.metric = std::string_view{};
   e.value = 0;
   e.step = -1;
   e.dropped = 0;

@@ -10,7 +10,11 @@
 // against 4% with these.)
 //
 // One delivery thread per hub drains the rings and the list about every millisecond while runs
-// are observed (sooner when a ring fills), and hands events over in time order. Order is exact for
+// are observed (sooner when a ring fills), and hands events over in time order. A ring holds
+// its events in time order (an event that would precede its ring's last goes to the shared list
+// instead, which is rare: a worker emits events as they happen), so they are merged and handed
+// over where they lie, and their slots given back once delivered; the shared list is copied out
+// and sorted first. Order is exact for
 // causally related events: an event e read in drain pass k is delivered only after pass k + 1,
 // together with every event whose time is at most e's. Whatever happened before e was queued before
 // e was, so by the end of pass k + 1 it has been read; and it was timed no later than e (the steady
@@ -99,12 +103,16 @@ class EventHub {
   struct alignas(64) Ring {
     std::unique_ptr<RawEvent[]> slots = std::make_unique<RawEvent[]>(kRingSize);
     alignas(64) std::atomic<std::uint64_t> head{0};  // written by the producer
+    // The producer's own: its last event in the ring, which the next must not precede.
+    std::int64_t last_t = INT64_MIN;
+    EventKind last_kind = EventKind::kRunStarted;
     alignas(64) std::atomic<std::uint64_t> tail{0};  // written by the hub thread
   };
 
   void push_shared(const RawEvent& event, bool urgent);
   void main();
-  // Reads everything queued into pending_; returns the newest time read.
+  // Reads what has been queued since the last pass (the rings' new events in place, the shared
+  // list into pending_); returns the newest time read.
   std::int64_t read_all();
   void deliver(std::int64_t horizon);
   void deliver_one(const RawEvent& event);
@@ -120,11 +128,17 @@ class EventHub {
   std::atomic<bool> filling_{false};  // a ring is half full: drain now
 
   // Hub thread only.
+  std::vector<std::uint64_t> seen_;  // per ring: its events before this were read, in order
   std::vector<RawEvent> pending_;
   std::vector<std::size_t> runs_;  // pending_ is sorted within [runs_[k], runs_[k + 1])
   std::vector<RawEvent> swap_;
+  // A sorted run not yet merged: events base[i & mask] for i in [at, end), of ring `ring` (its
+  // slots) or, when ring < 0, of pending_.
   struct Cursor {
-    std::size_t at, end;  // a sorted run of pending_ not yet merged
+    const RawEvent* base;
+    std::uint64_t at, end, mask;
+    int ring;
+    const RawEvent& head() const noexcept { return base[at & mask]; }
   };
   std::vector<Cursor> cursors_;
   std::vector<RawEvent> kept_;        // what is not yet due, merged
