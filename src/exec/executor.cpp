@@ -36,7 +36,7 @@ Executor& StageContext::executor() const noexcept {
   return run_->executor();
 }
 unsigned StageContext::threads() const noexcept {
-  return run_->grant_of(stage_, threads_);
+  return run_->read_grant(stage_, threads_);
 }
 void StageContext::report_metric(std::string_view name, double value, std::int64_t step) const {
   run_->report(stage_, EventKind::kMetric, name, value, step);

@@ -117,7 +117,7 @@ void ResourcePool::take(RunState* run, std::uint32_t stage, const Demand& d, dou
   if (d.gpu_memory == 0 && held.gpus) held.gpu_memory = UINT64_MAX;  // whole devices
   if (d.max_cpus > d.cpus) {
     held.elastic = true;
-    growable_.push_back({run, stage, d.max_cpus, priority, &held});
+    growable_.push_back({run, stage, d.cpus, d.max_cpus, priority, &held});
   }
   Clock::time_point end = Clock::time_point::max();
   if (d.seconds > 0) {
@@ -166,8 +166,21 @@ void ResourcePool::release_and_queue(RunState* run, std::uint32_t stage, bool he
   pump(run);
 }
 
+void ResourcePool::shrink(RunState* run, std::uint32_t stage) {
+  std::lock_guard lock{mutex_};
+  if (!run->end_shrinking(stage)) return;  // another read of the grant came first
+  Held& held = *run->held_of(stage);
+  const unsigned grant = run->grant_of(stage, held.cpus);
+  if (held.cpus <= grant) return;
+  free_cpus_ += held.cpus - grant;
+  held.cpus = grant;
+  run->grant_changed(stage, grant);
+  pump(run);
+}
+
 void ResourcePool::give_back(RunState* run, std::uint32_t stage) {
   Held& slot = *run->held_of(stage);
+  run->end_shrinking(stage);
   const Held held = slot;
   slot = Held{};
   free_cpus_ += held.cpus;
@@ -460,7 +473,18 @@ std::uint32_t ResourcePool::search(RunState* caller) const {
 }
 
 void ResourcePool::grow() {
-  if (!queue_.empty() || free_cpus_ == 0 || growable_.empty()) return;
+  if (growable_.empty()) return;
+  if (!queue_.empty()) {
+    // A waiting stage that lacks cores asks every grown grant back (at the stage's next read).
+    const bool short_of_cores = std::any_of(
+        queue_.begin(), queue_.end(), [&](const Waiting& w) { return w.demand.cpus > free_cpus_; });
+    if (!short_of_cores) return;
+    for (const Growable& g : growable_) {
+      if (g.held->cpus > g.cpus) g.run->start_shrinking(g.stage, g.cpus);
+    }
+    return;
+  }
+  if (free_cpus_ == 0) return;
   // Nothing waits: spare cores go to stages that can use them, most urgent first.
   std::stable_sort(growable_.begin(), growable_.end(),
                    [](const Growable& a, const Growable& b) { return a.priority > b.priority; });

@@ -30,7 +30,11 @@
 // nothing behind it starts until it does), so large stages never starve.
 //
 // Cores left over once the queue is empty go to running stages whose grant may grow
-// (ResourceDemand::max_threads), highest priority first; they come back when those stages end.
+// (ResourceDemand::max_threads), highest priority first. They come back when those stages end,
+// or sooner: while a waiting stage lacks cores, every grown grant is asked back down to the
+// stage's own threads. The stage's next StageContext::threads() returns that, and the read
+// gives the extra cores back (the stage uses at most what it last read, so the cores are free
+// from then on); then waiting stages are admitted.
 #pragma once
 
 #include <cstddef>
@@ -105,6 +109,10 @@ class ResourcePool {
   // (the run is stopping: they resolve as cancelled).
   void drop(RunState* run);
 
+  // Called by StageContext::threads() when RunState::shrinking(): gives back the cores of the
+  // stage's grant above its lowered grant, then admits what now fits.
+  void shrink(RunState* run, std::uint32_t stage);
+
   // Cores held now, for tests and monitoring.
   unsigned cpus_in_use() const;
 
@@ -126,6 +134,7 @@ class ResourcePool {
   struct Growable {
     RunState* run;
     std::uint32_t stage;
+    unsigned cpus;  // what the stage asked for: the grant never shrinks below it
     unsigned max_cpus;
     double priority;
     Held* held;  // RunState's, guarded by mutex_
@@ -142,7 +151,8 @@ class ResourcePool {
   // The window positions (bit k: queue_[k]) the packing search admits first; 0 when it does
   // not apply. REQUIRES: mutex_ held.
   std::uint32_t search(RunState* caller) const;
-  // Spare cores, when nothing waits, to growable stages. REQUIRES: mutex_ held.
+  // Spare cores, when nothing waits, to growable stages; while a waiting stage lacks cores,
+  // asks grown grants back. REQUIRES: mutex_ held.
   void grow();
 
   ResourceCapacity capacity_;

@@ -155,6 +155,7 @@ RunState::RunState(Scheduler& scheduler, std::shared_ptr<const Plan> plan, RunOp
     }
     held_ = std::make_unique<Held[]>(n);
     grant_ = std::make_unique<std::atomic<unsigned>[]>(n);
+    shrinking_ = std::make_unique<std::atomic<bool>[]>(n);
     admitted_ = std::make_unique<bool[]>(n);
     compute_priorities();
   }

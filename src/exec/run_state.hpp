@@ -221,9 +221,26 @@ class RunState {
   void admitted(std::uint32_t stage);
   // The pool grew a running stage's grant.
   void grant_changed(std::uint32_t stage, unsigned cpus);
-  // StageContext::threads(): the stage's current grant, or `fixed` outside admission.
+  // The current grant of `stage`, or `fixed` outside admission.
   unsigned grant_of(std::uint32_t stage, unsigned fixed) const noexcept {
     return grant_ ? grant_[stage].load(std::memory_order_relaxed) : fixed;
+  }
+  // StageContext::threads(): the grant; when the pool has asked it down, this read gives the
+  // cores above the lowered grant back first (the stage now uses at most what it reads).
+  unsigned read_grant(std::uint32_t stage, unsigned fixed) {
+    if (!grant_) return fixed;
+    if (shrinking_[stage].load(std::memory_order_acquire)) pool_->shrink(this, stage);
+    return grant_[stage].load(std::memory_order_relaxed);
+  }
+  // The pool asks a grown grant down to `cpus` (under its lock): the next read_grant() gives
+  // the rest back.
+  void start_shrinking(std::uint32_t stage, unsigned cpus) noexcept {
+    grant_[stage].store(cpus, std::memory_order_relaxed);
+    shrinking_[stage].store(true, std::memory_order_release);
+  }
+  // Whether the grant was being asked down (under the pool's lock); clears it.
+  bool end_shrinking(std::uint32_t stage) noexcept {
+    return shrinking_[stage].exchange(false, std::memory_order_relaxed);
   }
 
   // Counts `count` resolved sinks; the last one ends the run (which may destroy this).
@@ -306,6 +323,7 @@ class RunState {
   std::vector<double> priority_;  // expected seconds from the stage's start to the run's end
   std::unique_ptr<Held[]> held_;  // written by the pool under its lock
   std::unique_ptr<std::atomic<unsigned>[]> grant_;
+  std::unique_ptr<std::atomic<bool>[]> shrinking_;  // grant_ asked down, cores not yet back
   // Per stage: admitted and not yet released. Handed between threads through the pool's lock and
   // the job queues.
   std::unique_ptr<bool[]> admitted_;

@@ -1,7 +1,8 @@
 // Resource admission: stages run only when all of their demand fits; cores and memory are never
 // oversubscribed; ready stages are taken by critical path; waiting stages are admitted as the
 // set that packs best when durations are known; large stages do not starve; grants grow as
-// cores free up; demands that can never fit are refused. At 1, 2, 4 and 8 workers.
+// cores free up and fall back when a stage waits for cores; demands that can never fit are
+// refused. At 1, 2, 4 and 8 workers.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 
 #include "testing/fake_clock.hpp"
 #include "trainflow/exec/executor.hpp"
+#include "trainflow/exec/observer.hpp"
 #include "trainflow/graph/pipeline.hpp"
 
 namespace trainflow {
@@ -47,6 +49,26 @@ struct Usage {
     cpus.fetch_sub(c);
     memory.fetch_sub(m);
   }
+};
+
+// The grants a stage was given while it ran (kGrantChanged), in order.
+class GrantLog final : public Observer {
+ public:
+  explicit GrantLog(std::string stage) : stage_(std::move(stage)) {}
+  void on_event(const Event& e) override {
+    if (e.kind != EventKind::kGrantChanged || e.stage != stage_) return;
+    std::lock_guard lock{mutex_};
+    grants_.push_back(e.threads);
+  }
+  std::vector<unsigned> grants() {
+    std::lock_guard lock{mutex_};
+    return grants_;
+  }
+
+ private:
+  std::string stage_;
+  std::mutex mutex_;
+  std::vector<unsigned> grants_;
 };
 
 class AdmissionTest : public ::testing::TestWithParam<unsigned> {
@@ -412,6 +434,53 @@ TEST_P(AdmissionTest, AGrantGrowsWhenAnotherStageEnds) {
   ASSERT_TRUE(ex.run(p).ok());
   EXPECT_EQ(later.load(), 2u);
   EXPECT_LE(usage.max_cpus.load(), 2);
+}
+
+TEST_P(AdmissionTest, AGrownGrantFallsBackWhenAStageWaitsForCores) {
+  // Four cores. "grow" grows to 3 beside "first"; when "first" ends, "two" (2 cores) waits with 1
+  // core free. grow's grant is asked down to 1: its next read gives 2 cores back, "two" starts
+  // while grow still runs (grow waits for it), and the core left over goes back to grow (2). At
+  // no time are more than 4 cores in use.
+  Executor ex{{.threads = std::max(2u, workers()), .capacity = {.cpus = 4}}};
+  Pipeline p;
+  Usage usage;
+  std::atomic<bool> two_started{false};
+  std::atomic<unsigned> grown{0};
+  auto first = p.add(StageOptions{.name = "first", .threads = 1}, [&] {
+    usage.enter(1, 0);
+    std::this_thread::sleep_for(50ms);
+    usage.leave(1, 0);
+  });
+  std::atomic<bool> grow_done{false};
+  auto two = p.add(StageOptions{.name = "two", .threads = 2}, [&] {
+    usage.enter(2, 0);
+    two_started = true;
+    // Ends after grow, so that grow's grant changes no more.
+    for (int k = 0; k < 10000 && !grow_done; ++k) std::this_thread::sleep_for(1ms);
+    usage.leave(2, 0);
+  });
+  p.order(first, two);
+  p.add(StageOptions{.name = "grow", .threads = 1, .resources = {.max_threads = 4}},
+        [&](StageContext& ctx) {
+          for (int k = 0; k < 50000 && !two_started; ++k) {
+            const unsigned t = ctx.threads();
+            if (t > grown) grown = t;
+            usage.enter(static_cast<int>(t), 0);
+            std::this_thread::sleep_for(100us);
+            usage.leave(static_cast<int>(t), 0);
+          }
+          grow_done = true;
+        });
+  auto log = std::make_shared<GrantLog>("grow");
+  ASSERT_TRUE(ex.run(p, {.observers = {log}}).ok());
+  EXPECT_TRUE(two_started.load()) << "two never started while grow ran";
+  EXPECT_GE(grown.load(), 3u);
+  EXPECT_LE(usage.max_cpus.load(), 4);
+  // Grown to 3, down to the stage's own core as "two" waited, then up by the core left over.
+  const std::vector<unsigned> grants = log->grants();
+  ASSERT_GE(grants.size(), 3u);
+  EXPECT_EQ(std::vector<unsigned>(grants.end() - 3, grants.end()),
+            (std::vector<unsigned>{3, 1, 2}));
 }
 
 TEST_P(AdmissionTest, CancellingARunWithQueuedStagesEndsIt) {

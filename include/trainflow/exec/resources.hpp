@@ -19,8 +19,9 @@ namespace trainflow {
 // What one stage needs besides its cores (StageSpec::threads, the cores it starts with).
 struct ResourceDemand {
   // The grant may grow up to this many cores while the stage runs, as cores free up
-  // (StageContext::threads() then returns more). 0 (the default): the grant stays fixed.
-  // Only for stages whose results do not depend on their thread count.
+  // (StageContext::threads() then returns more), and is asked back down to StageSpec::threads
+  // while other stages wait for cores. 0 (the default): the grant stays fixed. Only for stages
+  // whose results do not depend on their thread count.
   unsigned max_threads = 0;
   // Peak memory the stage expects to use, in bytes. 0: none counted.
   std::uint64_t memory_bytes = 0;

@@ -53,7 +53,10 @@ class StageContext {
   unsigned worker() const noexcept { return worker_; }
   // How many threads the stage may use for its own kernels (its grant); at least 1. A stage whose
   // ResourceDemand::max_threads exceeds its StageSpec::threads may see this grow while it runs
-  // (as cores free up): read it again before each parallel section. Fixed for other stages.
+  // (as cores free up), and fall back, never below StageSpec::threads, while other stages wait
+  // for cores: read it again before each parallel section and use at most what the last read
+  // returned. A read is when the cores above a lowered grant go back to the executor. Fixed for
+  // other stages.
   unsigned threads() const noexcept;
 
   // Reports a metric while the stage runs (a loss per epoch, say): observers receive it as a
