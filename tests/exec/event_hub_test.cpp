@@ -104,7 +104,11 @@ TEST(EventHubTest, ManyEventsFromRingsAndOtherThreadsArriveOnceInEachProducersOr
   constexpr int kPerProducer = 3 * static_cast<int>(EventHub::kRingSize) / 2;
   constexpr int kProducers = 4;  // workers 0 and 1, then two other threads
   auto recorder = std::make_shared<Recorder>();
-  auto [run, finished] = channel(recorder, kProducers);
+  // Named variables, not a structured binding: lambdas capture `run` (clang 14 cannot capture a
+  // binding).
+  auto made = channel(recorder, kProducers);
+  const std::shared_ptr<RunChannel> run = made.first;
+  std::future<void> finished = std::move(made.second);
   EventHub hub{2};
   hub.attach(run);
   std::vector<std::thread> threads;
