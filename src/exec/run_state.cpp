@@ -524,6 +524,13 @@ bool RunState::retry_later(std::uint32_t c, const Status& status, const std::exc
   }
   const std::chrono::milliseconds delay =
       control.retry.delay(state.attempts, seed_of(control.stage));
+  const std::uint32_t wait = state.attempts;
+  {
+    std::lock_guard lock{state.wakeup_mutex};
+    state.wakeup_wait = wait;
+    state.wakeup = 0;
+    state.cancel_wakeup = false;
+  }
   state.waiting.store(true);
   // Pairs with the fence in stop_retries: either it sees `waiting`, or this sees stopping_.
   std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -546,8 +553,18 @@ bool RunState::retry_later(std::uint32_t c, const Status& status, const std::exc
     emit(w ? static_cast<int>(w->index) : -1, e);
   }
   Clock& clock = scheduler_.clock();
-  state.wakeup.store(
-      clock.wake_at(clock.now() + delay, [run = keep, c] { run->backoff_ended(c); }));
+  const Clock::WakeupId id =
+      clock.wake_at(clock.now() + delay, [run = keep, c] { run->backoff_ended(c); });
+  bool cancel = false;
+  {
+    std::lock_guard lock{state.wakeup_mutex};
+    // A different wait means this wake-up has already run and the next attempt failed too.
+    if (state.wakeup_wait == wait) {
+      cancel = state.cancel_wakeup;
+      state.wakeup = cancel ? 0 : id;
+    }
+  }
+  if (cancel) clock.cancel(id);  // stop_retries() took the wait before the id was known
   return true;
 }
 
@@ -562,7 +579,13 @@ void RunState::stop_retries() {
   for (std::uint32_t c = 0; c < plan_->controls.size(); ++c) {
     ControlState& state = controls_[c];
     if (!state.waiting.load(std::memory_order_relaxed) || !state.waiting.exchange(false)) continue;
-    scheduler_.clock().cancel(state.wakeup.load());
+    Clock::WakeupId id = 0;
+    {
+      std::lock_guard lock{state.wakeup_mutex};
+      id = std::exchange(state.wakeup, 0);
+      state.cancel_wakeup = id == 0;
+    }
+    if (id != 0) scheduler_.clock().cancel(id);
     // The run cannot end here: the caller holds it (cancel) or is inside an unresolved stage.
     resolve(plan_->controls[c].stage, StageStatus::kCancelled, nullptr);
   }

@@ -116,7 +116,12 @@ struct ControlState {
   // True between a failed attempt and the next. Whoever takes it (exchange to false) ends the
   // wait: the wake-up, which runs the next attempt, or stop_retries(), which cancels the stage.
   std::atomic<bool> waiting{false};
-  std::atomic<Clock::WakeupId> wakeup{0};
+  // The wait's wake-up. stop_retries() may take the wait before wake_at() has returned its id;
+  // it then leaves `cancel_wakeup` for the waiting side to cancel the id once it has it.
+  std::mutex wakeup_mutex;
+  std::uint32_t wakeup_wait = 0;  // the `attempts` count of the wait that `wakeup` belongs to
+  Clock::WakeupId wakeup = 0;
+  bool cancel_wakeup = false;
 };
 
 struct StageJob : Job {

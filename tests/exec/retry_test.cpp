@@ -210,6 +210,36 @@ TEST_P(RetryTest, CancelDuringABackoffEndsTheRunAtOnce) {
   EXPECT_EQ(calls.load(), 1);
 }
 
+TEST_P(RetryTest, CancelBeforeTheBackoffsIdIsKnownStillCancelsTheWakeUp) {
+  Pipeline p;
+  std::atomic<int> calls{0};
+  auto flaky =
+      p.add(StageOptions{.name = "flaky", .retry = {.max_attempts = 10, .initial_backoff = 1h}},
+            [&]() -> Result<int> {
+              ++calls;
+              return transient("down");
+            });
+  // The first wake_at() is the backoff's: cancel the run while its id is not yet returned.
+  std::optional<RunHandle> handle;
+  std::mutex mutex;
+  clock_->on_next_scheduled([&] {
+    std::lock_guard lock{mutex};
+    handle->cancel();
+  });
+  {
+    std::lock_guard lock{mutex};
+    handle = executor_.submit(p);
+  }
+  ASSERT_TRUE(test::wait_until([&] { return handle->done(); })) << "cancel did not end the run";
+  const RunReport& report = handle->wait();
+  EXPECT_EQ(report.status(), RunStatus::kCancelled);
+  EXPECT_EQ(report.stage(flaky.stage()).status, StageStatus::kCancelled);
+  EXPECT_TRUE(test::wait_until([&] { return clock_->pending() == 0u; }))
+      << "the backoff's wake-up was left scheduled";
+  clock_->advance(2h);
+  EXPECT_EQ(calls.load(), 1);
+}
+
 TEST_P(RetryTest, FailureElsewhereUnderFailFastStopsRetries) {
   Pipeline p;
   auto flaky = p.add(StageOptions{.name = "flaky", .retry = {.max_attempts = 10}},

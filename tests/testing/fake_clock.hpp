@@ -24,11 +24,24 @@ class FakeClock final : public Clock {
   }
 
   WakeupId wake_at(time_point when, std::function<void()> wake) override {
-    std::lock_guard lock{mutex_};
-    const WakeupId id = ++last_id_;
-    pending_.emplace(id, Entry{when, std::move(wake)});
-    ++scheduled_;
+    std::function<void()> hook;
+    WakeupId id = 0;
+    {
+      std::lock_guard lock{mutex_};
+      id = ++last_id_;
+      pending_.emplace(id, Entry{when, std::move(wake)});
+      ++scheduled_;
+      hook = std::exchange(on_scheduled_, nullptr);
+    }
+    if (hook) hook();
     return id;
+  }
+
+  // Calls `hook` once, on the next wake_at(), after the wake-up is pending and before its id is
+  // returned: the window in which the caller cannot yet cancel it by id.
+  void on_next_scheduled(std::function<void()> hook) {
+    std::lock_guard lock{mutex_};
+    on_scheduled_ = std::move(hook);
   }
 
   void cancel(WakeupId id) noexcept override {
@@ -99,6 +112,7 @@ class FakeClock final : public Clock {
   WakeupId last_id_ = 0;
   std::size_t scheduled_ = 0;
   std::map<WakeupId, Entry> pending_;
+  std::function<void()> on_scheduled_;
 };
 
 }  // namespace trainflow::test
