@@ -130,9 +130,10 @@ void ResourcePool::take(RunState* run, std::uint32_t stage, const Demand& d, dou
 bool ResourcePool::admit_or_queue(RunState* run, std::uint32_t stage, const Demand& demand,
                                   double priority) {
   std::lock_guard lock{mutex_};
-  if (queue_.empty() && fits(demand)) {
+  if (queue_.empty() && fits(demand) && run->in_turn(stage, run->clock().now())) {
     Held& held = *run->held_of(stage);
     take(run, stage, demand, priority, held);
+    run->pass(stage);
     run->set_grant(stage, held.cpus);
     grow();
     return true;
@@ -164,6 +165,11 @@ void ResourcePool::release_and_queue(RunState* run, std::uint32_t stage, bool he
   if (held) give_back(run, stage);
   for (const std::uint32_t s : ready) enqueue({run, s, demands[s], priority[s], next_seq_++});
   pump(run);
+}
+
+void ResourcePool::pass(RunState* run, std::uint32_t stage) {
+  std::lock_guard lock{mutex_};
+  if (run->pass(stage)) pump(run);
 }
 
 void ResourcePool::shrink(RunState* run, std::uint32_t stage) {
@@ -220,34 +226,44 @@ void ResourcePool::pump(RunState* caller) {
   // fit (or was left out) lets later ones pass until it has been passed kMaxBypass times.
   const std::uint32_t first = search(caller);
   std::vector<char> taken(queue_.size(), 0);
+  std::vector<char> gated(queue_.size(), 0);  // a planned run's stage not yet in turn
   std::size_t count = 0;
+  bool turned = false;  // a planned stage was admitted: stages after it may be in turn
+  const Clock::time_point now = caller->clock().now();
   const auto admit = [&](std::size_t k) {
     Waiting& w = queue_[k];
     take(w.run, w.stage, w.demand, w.priority, *w.run->held_of(w.stage));
+    turned |= w.run->pass(w.stage);
     taken[k] = 1;
     ++count;
   };
   for (std::size_t k = 0; k < kSearchWindow && k < queue_.size(); ++k) {
     if ((first >> k & 1u) && fits(queue_[k].demand)) admit(k);
   }
-  for (std::size_t k = 0; k < queue_.size(); ++k) {
-    if (taken[k]) continue;
-    if (fits(queue_[k].demand)) {
-      admit(k);
-    } else if (queue_[k].bypassed >= kMaxBypass) {
-      break;  // it holds the line
+  do {
+    turned = false;
+    for (std::size_t k = 0; k < queue_.size(); ++k) {
+      if (taken[k]) continue;
+      gated[k] = !queue_[k].run->in_turn(queue_[k].stage, now);
+      if (gated[k]) continue;
+      if (fits(queue_[k].demand)) {
+        admit(k);
+      } else if (queue_[k].bypassed >= kMaxBypass) {
+        break;  // it holds the line
+      }
     }
-  }
+  } while (turned);
   if (count == 0) {
     grow();
     return;
   }
-  // Each stage left waiting was passed by every stage admitted behind it.
+  // Each stage left waiting was passed by every stage admitted behind it (one waiting for its
+  // turn in its run's plan was not passed: it was not in turn).
   unsigned behind = 0;
   for (std::size_t k = queue_.size(); k-- > 0;) {
     if (taken[k]) {
       ++behind;
-    } else {
+    } else if (!gated[k]) {
       queue_[k].bypassed += behind;
     }
   }
@@ -322,7 +338,10 @@ std::uint32_t ResourcePool::search(RunState* caller) const {
   // The window: leading waiting stages with expected durations, cut after one that holds the
   // line; then the tail the estimate also schedules.
   std::size_t window = 0;
-  while (window < queue_.size() && window < kSearchWindow && queue_[window].demand.seconds > 0) {
+  // A planned run's stages are admitted in the plan's order, not by this search: they end the
+  // window.
+  while (window < queue_.size() && window < kSearchWindow && queue_[window].demand.seconds > 0 &&
+         !queue_[window].run->planned()) {
     if (queue_[window++].bypassed >= kMaxBypass) break;
   }
   if (window < 2) return 0;

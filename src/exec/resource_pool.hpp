@@ -7,6 +7,11 @@
 // queue shared by every such run, ordered by priority (the stage's critical path: the longest
 // expected time from its start to the end of the run), then by arrival.
 //
+// A run with every duration known may be planned ahead (exec/plan_ahead.hpp): its stages are
+// then in turn only in the order of their planned starts (RunState::in_turn), and its queued
+// stages are left out of the packing search; a stage not in turn is neither admitted nor
+// counted as passed.
+//
 // Whenever a stage gives its resources back, or joins a queue that is not empty, the pool
 // decides what to admit:
 //   1. Packing search. The window is the first kSearchWindow waiting stages, cut before the
@@ -105,6 +110,9 @@ class ResourcePool {
   void release_and_queue(RunState* run, std::uint32_t stage, bool held,
                          const std::vector<std::uint32_t>& ready,
                          const std::vector<double>& priority, const std::vector<Demand>& demands);
+  // Stage `stage` of a planned run resolved without being admitted (skipped or cancelled):
+  // stages planned after it may be in turn now.
+  void pass(RunState* run, std::uint32_t stage);
   // Removes every queued stage of `run` and hands each to RunState::admitted() holding nothing
   // (the run is stopping: they resolve as cancelled).
   void drop(RunState* run);

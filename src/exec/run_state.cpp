@@ -4,6 +4,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "exec/plan_ahead.hpp"
 #include "trainflow/core/hash.hpp"
 
 namespace trainflow::detail {
@@ -206,6 +207,47 @@ void RunState::compute_priorities() {
   if (!known.empty()) {
     for (std::uint32_t i = 0; i < n; ++i) demands_[i].seconds = seconds[i];
   }
+  // With every duration known, the priorities come from a schedule planned ahead: the time
+  // from the stage's planned start to the plan's end.
+  if (known.size() != n) return;
+  std::vector<PlannedStage> stages(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    stages[i] = {seconds[i], demands_[i].cpus, demands_[i].memory, demands_[i].gpus};
+  }
+  const ResourceCapacity& capacity = pool_->capacity();
+  const std::vector<double> starts =
+      plan_ahead(plan, stages,
+                 {capacity.cpus, capacity.memory_bytes,
+                  static_cast<unsigned>(capacity.gpu_memory_bytes.size())});
+  if (starts.empty()) return;
+  double end = 0;
+  for (std::uint32_t i = 0; i < n; ++i) end = std::max(end, starts[i] + seconds[i]);
+  for (std::uint32_t i = 0; i < n; ++i) priority_[i] = end - starts[i];
+  // Admission follows the plan's order; among equal starts, the order the plan placed them in
+  // (plan_ahead returns starts in a precedence-feasible order when sorted stably by start, and
+  // `order` is topological).
+  plan_order_ = std::move(order);
+  std::stable_sort(plan_order_.begin(), plan_order_.end(),
+                   [&](std::uint32_t a, std::uint32_t b) { return starts[a] < starts[b]; });
+  plan_rank_.resize(n);
+  planned_start_.resize(n);
+  for (std::uint32_t k = 0; k < n; ++k) {
+    const std::uint32_t i = plan_order_[k];
+    plan_rank_[i] = k;
+    planned_start_[i] = std::chrono::duration_cast<Clock::time_point::duration>(
+        std::chrono::duration<double>(starts[i]));
+  }
+  plan_passed_.assign(n, 0);
+  plan_next_ = 0;
+  plan_origin_ = scheduler_.clock().now();
+}
+
+bool RunState::pass(std::uint32_t stage) noexcept {
+  if (plan_order_.empty() || plan_passed_[stage]) return false;
+  plan_passed_[stage] = 1;
+  const std::uint32_t before = plan_next_;
+  while (plan_next_ < plan_order_.size() && plan_passed_[plan_order_[plan_next_]]) ++plan_next_;
+  return plan_next_ != before;
 }
 
 void RunState::successors(std::uint32_t stage,
@@ -383,6 +425,8 @@ void RunState::dispatch(std::uint32_t i, Worker& w) {
       const std::uint32_t c = plan_->info[i].control;
       state.attempts = c == StageInfo::kNoControl ? 0 : controls_[c].attempts;
       if (state.attempts == 0) state.worker = 0;
+      // Stages planned after it may now be in turn.
+      if (!plan_order_.empty()) pool_->pass(this, i);
     } else {
       if (pool_ && !admitted_[i] && !request(i)) return;  // queued: admission runs it
       outcome = invoke(i, w);

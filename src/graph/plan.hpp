@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "trainflow/core/type_id.hpp"
+#include "trainflow/exec/resources.hpp"
 #include "trainflow/exec/retry.hpp"
 #include "trainflow/graph/stage_body.hpp"
 
@@ -82,6 +83,12 @@ struct Plan {
   // large graphs do not pay page faults on every run.
   mutable std::mutex scratch_mutex;
   mutable std::vector<PooledScratch> scratch_pool;
+
+  // The last schedule plan_ahead() made for this graph and what it was made from (the stages'
+  // durations and demands, the capacity), so that runs with the same inputs reuse it.
+  mutable std::mutex schedule_mutex;
+  mutable std::vector<double> schedule_inputs;
+  mutable std::vector<double> schedule_starts;
 
   std::uint32_t num_outputs(std::uint32_t stage) const {
     return output_offsets[stage + 1] - output_offsets[stage];

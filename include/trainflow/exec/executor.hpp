@@ -84,7 +84,9 @@ struct RunOptions {
   std::string run_id{};
   // How long stages took in earlier runs, by stage name: ready stages that wait for resources
   // are taken longest remaining path first (their critical path), with these durations; a stage
-  // not listed counts as the median of the listed ones, or 1 ms when none is. Default none.
+  // not listed counts as the median of the listed ones, or 1 ms when none is. When every stage
+  // is listed (at most 256 stages), the run is planned ahead and its stages are admitted in the
+  // order of their planned starts (docs/resources.md). Default none.
   std::unordered_map<std::string, std::chrono::nanoseconds> expected_durations{};
 };
 
