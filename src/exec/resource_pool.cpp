@@ -130,7 +130,7 @@ void ResourcePool::take(RunState* run, std::uint32_t stage, const Demand& d, dou
 bool ResourcePool::admit_or_queue(RunState* run, std::uint32_t stage, const Demand& demand,
                                   double priority) {
   std::lock_guard lock{mutex_};
-  if (queue_.empty() && fits(demand) && run->in_turn(stage, run->clock().now())) {
+  if (queue_.empty() && fits(demand) && run->in_turn(stage)) {
     Held& held = *run->held_of(stage);
     take(run, stage, demand, priority, held);
     run->pass(stage);
@@ -229,7 +229,6 @@ void ResourcePool::pump(RunState* caller) {
   std::vector<char> gated(queue_.size(), 0);  // a planned run's stage not yet in turn
   std::size_t count = 0;
   bool turned = false;  // a planned stage was admitted: stages after it may be in turn
-  const Clock::time_point now = caller->clock().now();
   const auto admit = [&](std::size_t k) {
     Waiting& w = queue_[k];
     take(w.run, w.stage, w.demand, w.priority, *w.run->held_of(w.stage));
@@ -244,7 +243,7 @@ void ResourcePool::pump(RunState* caller) {
     turned = false;
     for (std::size_t k = 0; k < queue_.size(); ++k) {
       if (taken[k]) continue;
-      gated[k] = !queue_[k].run->in_turn(queue_[k].stage, now);
+      gated[k] = !queue_[k].run->in_turn(queue_[k].stage);
       if (gated[k]) continue;
       if (fits(queue_[k].demand)) {
         admit(k);

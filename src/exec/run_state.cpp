@@ -229,17 +229,17 @@ void RunState::compute_priorities() {
   plan_order_ = std::move(order);
   std::stable_sort(plan_order_.begin(), plan_order_.end(),
                    [&](std::uint32_t a, std::uint32_t b) { return starts[a] < starts[b]; });
+  const Clock::time_point origin = scheduler_.clock().now();
   plan_rank_.resize(n);
   planned_start_.resize(n);
   for (std::uint32_t k = 0; k < n; ++k) {
     const std::uint32_t i = plan_order_[k];
     plan_rank_[i] = k;
-    planned_start_[i] = std::chrono::duration_cast<Clock::time_point::duration>(
-        std::chrono::duration<double>(starts[i]));
+    planned_start_[i] = origin + std::chrono::duration_cast<Clock::time_point::duration>(
+                                     std::chrono::duration<double>(starts[i]));
   }
   plan_passed_.assign(n, 0);
   plan_next_ = 0;
-  plan_origin_ = scheduler_.clock().now();
 }
 
 bool RunState::pass(std::uint32_t stage) noexcept {

@@ -220,11 +220,12 @@ class RunState {
   // Plan-ahead (see exec/plan_ahead.hpp), under the pool's lock. A run with a plan has its
   // stages admitted in the order of their planned starts: a stage is in turn once every stage
   // planned before it has been admitted or has resolved without being admitted, or once the
-  // run, at `now`, is past the stage's planned start (the plan has slipped: keep work flowing).
+  // run is past the stage's planned start (the plan has slipped: keep work flowing). Reads the
+  // clock only for a planned stage not yet in turn by order.
   bool planned() const noexcept { return !plan_order_.empty(); }
-  bool in_turn(std::uint32_t stage, Clock::time_point now) const noexcept {
+  bool in_turn(std::uint32_t stage) const noexcept {
     return plan_order_.empty() || plan_rank_[stage] <= plan_next_ ||
-           now - plan_origin_ >= planned_start_[stage];
+           scheduler_.clock().now() >= planned_start_[stage];
   }
   // Marks `stage` admitted (or resolved without admission); true when later stages came in
   // turn.
@@ -339,14 +340,13 @@ class RunState {
   std::vector<Demand> demands_;
   std::vector<double> priority_;  // expected seconds from the stage's start to the run's end
   // Plan-ahead (empty without a plan), guarded by the pool's lock: the stages by planned start;
-  // each stage's place in that order, planned start and whether it has passed; the first place
-  // not yet passed; the time the plan counts from.
+  // each stage's place in that order, planned start (on the executor's clock) and whether it
+  // has passed; the first place not yet passed.
   std::vector<std::uint32_t> plan_order_;
   std::vector<std::uint32_t> plan_rank_;
-  std::vector<Clock::time_point::duration> planned_start_;
+  std::vector<Clock::time_point> planned_start_;
   std::vector<char> plan_passed_;
   std::uint32_t plan_next_ = 0;
-  Clock::time_point plan_origin_{};
   std::unique_ptr<Held[]> held_;  // written by the pool under its lock
   std::unique_ptr<std::atomic<unsigned>[]> grant_;
   std::unique_ptr<std::atomic<bool>[]> shrinking_;  // grant_ asked down, cores not yet back

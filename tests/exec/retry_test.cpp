@@ -37,6 +37,25 @@ class RetryTest : public ::testing::TestWithParam<unsigned> {
   }
   Clock::time_point start_ = clock_->now();
 
+  // A stage that fails transiently on every attempt, an hour's backoff after the first; counts
+  // its calls.
+  Handle<int> add_down_for_hours(Pipeline& p, std::atomic<int>& calls) {
+    return p.add(
+        StageOptions{.name = "flaky", .retry = {.max_attempts = 10, .initial_backoff = 1h}},
+        [&calls]() -> Result<int> {
+          ++calls;
+          return transient("down");
+        });
+  }
+
+  // After a cancelled run: its backoff's wake-up is cancelled (which may land on the executor
+  // just after the run is done), so no attempt follows the first even hours later.
+  void expect_backoff_cancelled(const std::atomic<int>& calls, const char* why) {
+    EXPECT_TRUE(test::wait_until([&] { return clock_->pending() == 0u; })) << why;
+    clock_->advance(2h);
+    EXPECT_EQ(calls.load(), 1);
+  }
+
   // Advances the clock to each wake-up in turn until the run ends.
   RunReport drive(const RunHandle& handle) {
     EXPECT_TRUE(test::wait_until([&] {
@@ -186,12 +205,7 @@ TEST_P(RetryTest, RetriedStageReadsTheSameInputAgain) {
 TEST_P(RetryTest, CancelDuringABackoffEndsTheRunAtOnce) {
   Pipeline p;
   std::atomic<int> calls{0};
-  auto flaky =
-      p.add(StageOptions{.name = "flaky", .retry = {.max_attempts = 10, .initial_backoff = 1h}},
-            [&]() -> Result<int> {
-              ++calls;
-              return transient("down");
-            });
+  auto flaky = add_down_for_hours(p, calls);
   auto dependant = p.add(
       "dependant", [](int x) { return x; }, flaky);
   RunHandle handle = executor_.submit(p);
@@ -203,22 +217,13 @@ TEST_P(RetryTest, CancelDuringABackoffEndsTheRunAtOnce) {
   EXPECT_EQ(report.stage(flaky.stage()).status, StageStatus::kCancelled);
   EXPECT_EQ(report.stage(flaky.stage()).attempts, 1u);
   EXPECT_EQ(report.stage(dependant.stage()).status, StageStatus::kCancelled);
-  // The wake-up's cancellation may land on the executor just after the run is done.
-  EXPECT_TRUE(test::wait_until([&] { return clock_->pending() == 0u; }))
-      << "the backoff's wake-up was not cancelled";
-  clock_->advance(2h);
-  EXPECT_EQ(calls.load(), 1);
+  expect_backoff_cancelled(calls, "the backoff's wake-up was not cancelled");
 }
 
 TEST_P(RetryTest, CancelBeforeTheBackoffsIdIsKnownStillCancelsTheWakeUp) {
   Pipeline p;
   std::atomic<int> calls{0};
-  auto flaky =
-      p.add(StageOptions{.name = "flaky", .retry = {.max_attempts = 10, .initial_backoff = 1h}},
-            [&]() -> Result<int> {
-              ++calls;
-              return transient("down");
-            });
+  auto flaky = add_down_for_hours(p, calls);
   // The first wake_at() is the backoff's: cancel the run while its id is not yet returned.
   std::optional<RunHandle> handle;
   std::mutex mutex;
@@ -234,10 +239,7 @@ TEST_P(RetryTest, CancelBeforeTheBackoffsIdIsKnownStillCancelsTheWakeUp) {
   const RunReport& report = handle->wait();
   EXPECT_EQ(report.status(), RunStatus::kCancelled);
   EXPECT_EQ(report.stage(flaky.stage()).status, StageStatus::kCancelled);
-  EXPECT_TRUE(test::wait_until([&] { return clock_->pending() == 0u; }))
-      << "the backoff's wake-up was left scheduled";
-  clock_->advance(2h);
-  EXPECT_EQ(calls.load(), 1);
+  expect_backoff_cancelled(calls, "the backoff's wake-up was left scheduled");
 }
 
 TEST_P(RetryTest, FailureElsewhereUnderFailFastStopsRetries) {
