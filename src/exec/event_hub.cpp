@@ -28,6 +28,10 @@ int rank(EventKind kind) noexcept {
   }
 }
 
+// How far ahead of delivery the hub fetches events (each from the cache of the worker that wrote
+// it) and, half as far, their stages' names.
+constexpr std::uint64_t kAhead = 8;
+
 }  // namespace
 
 EventHub::EventHub(unsigned workers) {
@@ -159,6 +163,12 @@ void EventHub::deliver(std::int64_t horizon) {
     Cursor& c = cursors_[earliest()];
     if (c.head().t > horizon) break;
     deliver_one(c.head());
+    // Ahead in this run of events: the event itself, and the name of a nearer one's stage.
+    if (c.at + kAhead < c.end) __builtin_prefetch(&c.base[(c.at + kAhead) & c.mask]);
+    if (c.at + kAhead / 2 < c.end) {
+      const RawEvent& next = c.base[(c.at + kAhead / 2) & c.mask];
+      if (next.stage != UINT32_MAX) __builtin_prefetch(&next.run->plan->names[next.stage]);
+    }
     if (++c.at == c.end) {
       release(c);
       c = cursors_.back();
@@ -185,71 +195,74 @@ void EventHub::deliver(std::int64_t horizon) {
 void EventHub::deliver_one(const RawEvent& raw) {
   RunChannel& run = *raw.run;
   const Plan& plan = *run.plan;
-  // Every field is assigned, the defaults included: filling a reused Event costs a few stores,
-  // where zeroing a new one each time costs more than the rest of the delivery.
-  static_assert(sizeof(Event) == 192, "Event changed: assign its new fields here");
+  // event_ is reused, and only what may differ from the previous event is written (an observer
+  // sees `const Event&`, so the fields keep what was written): the run's fields when the run
+  // changes; a stage's start and end fields always, without a branch on the kind (the two kinds
+  // alternate unpredictably); the other kinds' fields only around an event that sets them.
+  static_assert(sizeof(Event) == 192, "Event changed: set (and reset) its new fields here");
   Event& e = event_;
+  if (&run != event_run_) {
+    e.run_id = run.run_id;
+    e.graph = plan.graph_name;
+    event_run_ = &run;
+  }
   e.kind = raw.kind;
   e.since_start = std::chrono::nanoseconds{raw.t - run.start_steady_ns};
   e.time = run.started_at +
            std::chrono::duration_cast<std::chrono::system_clock::duration>(e.since_start);
-  e.run_id = run.run_id;
-  e.graph = plan.graph_name;
   e.stage = raw.stage != UINT32_MAX ? std::string_view{plan.names[raw.stage]} : std::string_view{};
   e.stage_index = raw.stage;
   e.attempt = raw.attempt;
   e.worker = raw.worker;
-  e.device = -1;
   e.threads = raw.threads;
-  e.status = StageStatus::kPending;
-  e.run_status = RunStatus::kSucceeded;
-  // One field at a time: a chained assignment reloads what it has just stored (a string_view
-  // as one 16-byte load of two 8-byte stores, which waits for them to retire).
-  e.queue_wait = std::chrono::nanoseconds{0};
-  e.backoff = std::chrono::nanoseconds{0};
-  e.wall = std::chrono::nanoseconds{0};
-  e.cpu = std::chrono::nanoseconds{0};
-  e.message = std::string_view{};
-  e.metric = std::string_view{};
-  e.value = 0;
-  e.step = -1;
-  e.dropped = 0;
-  e.level = LogLevel::kInfo;
-  std::string_view text;
-  if (raw.text != 0) {
-    // Texts are only appended while the run goes on, which leaves a deque's elements in place.
-    std::lock_guard lock{run.text_mutex};
-    text = run.texts[raw.text - 1];
+  const bool starts = raw.kind == EventKind::kStageStarted;
+  const bool ends = raw.kind == EventKind::kStageFinished || raw.kind == EventKind::kStageFailed;
+  e.queue_wait = std::chrono::nanoseconds{starts ? raw.a : 0};
+  e.wall = std::chrono::nanoseconds{ends ? raw.a : 0};
+  e.cpu = std::chrono::nanoseconds{ends ? raw.b : 0};
+  e.status = ends ? static_cast<StageStatus>(raw.status) : StageStatus::kPending;
+  if (others_set_) {
+    e.run_status = RunStatus::kSucceeded;
+    e.backoff = std::chrono::nanoseconds{0};
+    e.message = std::string_view{};
+    e.metric = std::string_view{};
+    e.value = 0;
+    e.step = -1;
+    e.dropped = 0;
+    e.level = LogLevel::kInfo;
+    others_set_ = false;
   }
-  switch (raw.kind) {
-    case EventKind::kRunFinished:
-      e.run_status = static_cast<RunStatus>(raw.status);
-      e.message = text;
-      e.dropped = run.dropped.load(std::memory_order_relaxed);
-      break;
-    case EventKind::kStageStarted: e.queue_wait = std::chrono::nanoseconds{raw.a}; break;
-    case EventKind::kStageFinished:
-    case EventKind::kStageFailed:
-      e.status = static_cast<StageStatus>(raw.status);
-      e.wall = std::chrono::nanoseconds{raw.a};
-      e.cpu = std::chrono::nanoseconds{raw.b};
-      e.message = text;
-      break;
-    case EventKind::kStageRetry:
-      e.backoff = std::chrono::nanoseconds{raw.a};
-      e.message = text;
-      break;
-    case EventKind::kMetric:
-      e.metric = text;
-      e.value = raw.value;
-      e.step = raw.b;
-      break;
-    case EventKind::kProgress: e.value = raw.value; break;
-    case EventKind::kLog:
-      e.level = static_cast<LogLevel>(raw.status);
-      e.message = text;
-      break;
-    default: break;
+  if (raw.text != 0 || !(starts || ends)) {
+    others_set_ = true;
+    std::string_view text;
+    if (raw.text != 0) {
+      // Texts are only appended while the run goes on, which leaves a deque's elements in place.
+      std::lock_guard lock{run.text_mutex};
+      text = run.texts[raw.text - 1];
+    }
+    switch (raw.kind) {
+      case EventKind::kRunFinished:
+        e.run_status = static_cast<RunStatus>(raw.status);
+        e.message = text;
+        e.dropped = run.dropped.load(std::memory_order_relaxed);
+        break;
+      case EventKind::kStageFailed: e.message = text; break;
+      case EventKind::kStageRetry:
+        e.backoff = std::chrono::nanoseconds{raw.a};
+        e.message = text;
+        break;
+      case EventKind::kMetric:
+        e.metric = text;
+        e.value = raw.value;
+        e.step = raw.b;
+        break;
+      case EventKind::kProgress: e.value = raw.value; break;
+      case EventKind::kLog:
+        e.level = static_cast<LogLevel>(raw.status);
+        e.message = text;
+        break;
+      default: break;
+    }
   }
   for (std::size_t k = 0; k < run.observers.size(); ++k) {
     if (run.broken[k]) continue;
@@ -260,6 +273,7 @@ void EventHub::deliver_one(const RawEvent& raw) {
     }
   }
   if (raw.kind != EventKind::kRunFinished) return;
+  event_run_ = nullptr;  // the channel may go now, and another be made at its address
   std::shared_ptr<RunChannel> keep;
   {
     std::lock_guard lock{mutex_};

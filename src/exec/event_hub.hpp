@@ -141,8 +141,10 @@ class EventHub {
     const RawEvent& head() const noexcept { return base[at & mask]; }
   };
   std::vector<Cursor> cursors_;
-  std::vector<RawEvent> kept_;        // what is not yet due, merged
-  Event event_;                       // the event being delivered
+  std::vector<RawEvent> kept_;             // what is not yet due, merged
+  Event event_;                            // the event being delivered (reused: see deliver_one)
+  const RunChannel* event_run_ = nullptr;  // the run event_'s run fields are of
+  bool others_set_ = false;  // event_ holds fields of a kind other than a stage's start or end
   std::int64_t horizon_ = INT64_MIN;  // the newest time read before the current pass
 
   std::thread thread_;

@@ -258,6 +258,102 @@ TEST_P(ObserverTest, FailuresRetriesSkipsAndTheRunsErrorAreReported) {
   EXPECT_EQ(last.text, report.error().message());
 }
 
+// Checks that each event carries only its kind's fields, every other one at the default of
+// `Event{}` (the delivery thread reuses one Event), and which graph each run id came with.
+class FieldChecker : public Observer {
+ public:
+  void on_event(const Event& e) override {
+    const Event d{};
+    const auto bad = [&](const char* field) {
+      problems.push_back(std::string(to_string(e.kind)) + " of '" + std::string(e.stage) +
+                         "' in run '" + std::string(e.run_id) + "' carries " + field);
+    };
+    const EventKind k = e.kind;
+    const bool starts = k == EventKind::kStageStarted;
+    const bool ends = k == EventKind::kStageFinished || k == EventKind::kStageFailed;
+    const bool has_message = k == EventKind::kRunFinished || k == EventKind::kStageFailed ||
+                             k == EventKind::kStageRetry || k == EventKind::kLog;
+    if (!starts && e.queue_wait != d.queue_wait) bad("queue_wait");
+    if (!ends && (e.wall != d.wall || e.cpu != d.cpu)) bad("wall or cpu");
+    if (!ends && e.status != d.status) bad("status");
+    if (k != EventKind::kRunFinished && (e.run_status != d.run_status || e.dropped != d.dropped))
+      bad("run_status or dropped");
+    if (k != EventKind::kStageRetry && e.backoff != d.backoff) bad("backoff");
+    if (!has_message && !e.message.empty()) bad("message");
+    if (k != EventKind::kMetric && (!e.metric.empty() || e.step != d.step)) bad("metric or step");
+    if (k != EventKind::kMetric && k != EventKind::kProgress && e.value != d.value) bad("value");
+    if (k != EventKind::kLog && e.level != d.level) bad("level");
+    if (e.device != d.device) bad("device");
+    if ((k == EventKind::kRunStarted || k == EventKind::kRunFinished) &&
+        (!e.stage.empty() || e.stage_index != d.stage_index))
+      bad("a stage");
+    // What a stage's end carries is there too.
+    if (ends && e.status != StageStatus::kSkipped && e.wall.count() <= 0) bad("no wall time");
+    if (k == EventKind::kStageRetry && e.backoff.count() <= 0) bad("no backoff");
+    graph_of.emplace(std::string(e.run_id), std::string(e.graph));
+    if (graph_of[std::string(e.run_id)] != e.graph) bad("another run's graph");
+    ++events;
+  }
+  std::vector<std::string> problems;  // the delivery thread only; read after the runs
+  std::map<std::string, std::string> graph_of;
+  std::size_t events = 0;
+};
+
+// A stage of every kind of event: metrics, progress, a log line and a cache hit, a retry with a
+// backoff, a failure, and a stage skipped after it.
+Pipeline every_kind(const std::string& name) {
+  Pipeline p{name};
+  auto report = p.add("report", [](StageContext& ctx) {
+    for (int epoch = 0; epoch < 20; ++epoch) {
+      ctx.report_metric("loss", 1.0 / (epoch + 1), epoch);
+      ctx.report_progress((epoch + 1) / 20.0);
+      if (epoch % 5 == 0) ctx.log(LogLevel::kWarn, "epoch " + std::to_string(epoch));
+    }
+    ctx.report_cache_hit();
+    return 1;
+  });
+  auto flaky = p.add(
+      StageOptions{.name = "flaky",
+                   .retry = {.max_attempts = 3, .initial_backoff = std::chrono::milliseconds{1}}},
+      [](StageContext& ctx, int x) -> Result<int> {
+        if (ctx.attempt() < 3) return Status{StatusCode::kUnavailable, "busy"};
+        return x;
+      },
+      report);
+  auto bad = p.add(
+      "bad", [](int) -> Result<int> { return invalid_argument("no good"); }, flaky);
+  p.add(
+      "after", [](int) {}, bad);
+  for (int k = 0; k < 8; ++k) {
+    p.add(
+        "plain" + std::to_string(k), [](int x) { return x; }, report);
+  }
+  return p;
+}
+
+TEST_P(ObserverTest, EachEventCarriesItsKindsFieldsAndTheOthersAtTheirDefaults) {
+  auto checker = std::make_shared<FieldChecker>();
+  const Pipeline a = every_kind("graph_a"), b = every_kind("graph_b");
+  const auto options = [&](std::string id) {
+    return RunOptions{
+        .on_failure = FailurePolicy::kContinue, .observers = {checker}, .run_id = std::move(id)};
+  };
+  // Two runs at once, their events interleaved; then a third, whose channel may reuse the
+  // address of one of theirs.
+  RunHandle ra = executor_.submit(a, options("run_a"));
+  RunHandle rb = executor_.submit(b, options("run_b"));
+  EXPECT_EQ(ra.wait().status(), RunStatus::kFailed);
+  EXPECT_EQ(rb.wait().status(), RunStatus::kFailed);
+  EXPECT_EQ(executor_.run(b, options("run_c")).status(), RunStatus::kFailed);
+  for (const std::string& problem : checker->problems) ADD_FAILURE() << problem;
+  const std::map<std::string, std::string> expected{
+      {"run_a", "graph_a"}, {"run_b", "graph_b"}, {"run_c", "graph_b"}};
+  EXPECT_EQ(checker->graph_of, expected);
+  // Per run: its start and end, 12 stages started (flaky 3 times, "after" never) and resolved,
+  // 20 metrics, 20 progress reports, 4 log lines, a cache hit and 2 retries.
+  EXPECT_EQ(checker->events, 3u * (2 + 13 + 12 + 20 + 20 + 4 + 1 + 2));
+}
+
 TEST_P(ObserverTest, ManyEventsFromManyThreadsAreDeliveredOrCountedAsDropped) {
   constexpr int kStages = 16, kPerStage = 20000;
   Pipeline p;
