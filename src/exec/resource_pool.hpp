@@ -2,7 +2,8 @@
 // trainflow/exec/resources.hpp for the contract).
 //
 // Runs whose graph declares resources (a stage with more than one thread, memory, GPUs or a
-// growing grant) or that carry expected durations go through the pool: each ready stage asks for
+// growing grant) or that carry expected durations go through the pool, and so does any run that
+// starts while such a run is in progress on the executor: each ready stage asks for
 // its whole demand — cores, memory, GPUs — and either gets all of it at once or waits in one
 // queue shared by every such run, ordered by priority (the stage's critical path: the longest
 // expected time from its start to the end of the run), then by arrival.
@@ -42,6 +43,7 @@
 // from then on); then waiting stages are admitted.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -124,6 +126,12 @@ class ResourcePool {
   // Cores held now, for tests and monitoring.
   unsigned cpus_in_use() const;
 
+  // Runs going through admission now: from their start to their end. A run that declares
+  // nothing starts under admission too while any is, so that its stages count.
+  void run_started() noexcept { runs_.fetch_add(1, std::memory_order_relaxed); }
+  void run_ended() noexcept { runs_.fetch_sub(1, std::memory_order_relaxed); }
+  bool has_runs() const noexcept { return runs_.load(std::memory_order_relaxed) != 0; }
+
  private:
   struct Waiting {
     RunState* run;
@@ -173,6 +181,7 @@ class ResourcePool {
   std::vector<Growable> growable_;
   std::vector<Running> running_;  // admitted stages, for the search's estimate
   std::uint64_t next_seq_ = 0;
+  std::atomic<unsigned> runs_{0};
 };
 
 }  // namespace trainflow::detail

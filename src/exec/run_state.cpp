@@ -147,7 +147,10 @@ RunState::RunState(Scheduler& scheduler, std::shared_ptr<const Plan> plan, RunOp
     channel_->observers = options_.observers;
     failure_text_ = std::make_unique<std::uint32_t[]>(n);
   }
-  if (!plan_->demands.empty() || !options_.expected_durations.empty()) {
+  // Under admission: runs that declare resources or durations, and any run that starts while
+  // such a run goes on on this executor (its stages then count, one core each).
+  if (!plan_->demands.empty() || !options_.expected_durations.empty() ||
+      scheduler_.pool().has_runs()) {
     pool_ = &scheduler_.pool();
     demands_.resize(n);
     for (std::uint32_t i = 0; i < n; ++i) {
@@ -295,6 +298,7 @@ void RunState::grant_changed(std::uint32_t stage, unsigned cpus) {
 void RunState::start(std::shared_ptr<RunState> self) {
   self_ = std::move(self);
   scheduler_.run_started();
+  if (pool_) pool_->run_started();
   data_->started_at = std::chrono::system_clock::now();
   start_time_ = std::chrono::steady_clock::now();
   if (channel_) {
@@ -846,6 +850,7 @@ void RunState::sinks_resolved(std::uint32_t count) {
 }
 
 void RunState::finish() {
+  if (pool_) pool_->run_ended();
   RunData& data = *data_;
   data.wall = std::chrono::steady_clock::now() - start_time_;
   bool failed = false;

@@ -671,5 +671,36 @@ TEST_P(AdmissionTest, TwoRunsShareTheCapacity) {
   EXPECT_LE(usage.max_cpus.load(), 2);
 }
 
+TEST_P(AdmissionTest, ARunThatDeclaresNothingCountsWhileAnAdmittedRunGoesOn) {
+  const unsigned cpus = workers();
+  Executor ex{{.threads = workers(), .capacity = {.cpus = cpus}}};
+  Usage usage;
+  std::atomic<bool> plain_submitted{false};
+  // One stage that holds every core until the plain run has been submitted, and a while more.
+  Pipeline held;
+  held.add(StageOptions{.name = "all_cores", .threads = cpus}, [&](StageContext& ctx) {
+    usage.enter(static_cast<int>(ctx.threads()), 0);
+    for (int k = 0; k < 2000 && !plain_submitted.load(); ++k) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(20ms);
+    usage.leave(static_cast<int>(ctx.threads()), 0);
+  });
+  Pipeline plain;
+  for (int i = 0; i < 16; ++i) {
+    plain.add("p" + std::to_string(i), [&usage] {
+      usage.enter(1, 0);
+      std::this_thread::sleep_for(100us);
+      usage.leave(1, 0);
+    });
+  }
+  RunHandle a = ex.submit(held);
+  while (usage.cpus.load() == 0) std::this_thread::yield();  // "all_cores" is running
+  RunHandle b = ex.submit(plain);
+  plain_submitted = true;
+  EXPECT_TRUE(a.wait().ok());
+  EXPECT_TRUE(b.wait().ok());
+  EXPECT_LE(usage.max_cpus.load(), static_cast<int>(cpus));
+  EXPECT_EQ(usage.cpus.load(), 0);
+}
+
 }  // namespace
 }  // namespace trainflow

@@ -9,6 +9,8 @@
 //
 // Cores are never oversubscribed: the cores held by running stages never exceed
 // ResourceCapacity::cpus, and a stage's kernels use exactly its grant (StageContext::threads()).
+// A run that declares nothing counts one core a stage when it starts beside a run that does; one
+// already running when such a run starts is not counted (docs/resources.md, "Which runs").
 #pragma once
 
 #include <cstdint>
