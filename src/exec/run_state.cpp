@@ -246,7 +246,7 @@ void RunState::compute_priorities() {
 }
 
 bool RunState::pass(std::uint32_t stage) noexcept {
-  if (plan_order_.empty() || plan_passed_[stage]) return false;
+  if (!planned() || plan_passed_[stage]) return false;
   plan_passed_[stage] = 1;
   const std::uint32_t before = plan_next_;
   while (plan_next_ < plan_order_.size() && plan_passed_[plan_order_[plan_next_]]) ++plan_next_;
@@ -430,7 +430,7 @@ void RunState::dispatch(std::uint32_t i, Worker& w) {
       state.attempts = c == StageInfo::kNoControl ? 0 : controls_[c].attempts;
       if (state.attempts == 0) state.worker = 0;
       // Stages planned after it may now be in turn.
-      if (!plan_order_.empty()) pool_->pass(this, i);
+      if (planned()) pool_->pass(this, i);
     } else {
       if (pool_ && !admitted_[i] && !request(i)) return;  // queued: admission runs it
       outcome = invoke(i, w);

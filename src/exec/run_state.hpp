@@ -224,7 +224,7 @@ class RunState {
   // clock only for a planned stage not yet in turn by order.
   bool planned() const noexcept { return !plan_order_.empty(); }
   bool in_turn(std::uint32_t stage) const noexcept {
-    return plan_order_.empty() || plan_rank_[stage] <= plan_next_ ||
+    return !planned() || plan_rank_[stage] <= plan_next_ ||
            scheduler_.clock().now() >= planned_start_[stage];
   }
   // Marks `stage` admitted (or resolved without admission); true when later stages came in

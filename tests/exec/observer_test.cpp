@@ -290,8 +290,8 @@ class FieldChecker : public Observer {
     // What a stage's end carries is there too.
     if (ends && e.status != StageStatus::kSkipped && e.wall.count() <= 0) bad("no wall time");
     if (k == EventKind::kStageRetry && e.backoff.count() <= 0) bad("no backoff");
-    graph_of.emplace(std::string(e.run_id), std::string(e.graph));
-    if (graph_of[std::string(e.run_id)] != e.graph) bad("another run's graph");
+    const auto [it, first] = graph_of.emplace(std::string(e.run_id), std::string(e.graph));
+    if (it->second != e.graph) bad("another run's graph");
     ++events;
   }
   std::vector<std::string> problems;  // the delivery thread only; read after the runs
