@@ -9,16 +9,17 @@
 // that far about every millisecond, measured slower: observing a chain of empty stages cost 13%
 // against 4% with these.)
 //
-// One delivery thread per hub drains the rings and the list about every millisecond while runs
-// are observed (sooner when a ring fills), and hands events over in time order. A ring holds
+// One delivery thread per hub drains the rings and the list about every millisecond while runs are
+// observed (sooner when a ring fills), and hands events over in time order, as below. A ring holds
 // its events in time order (an event that would precede its ring's last goes to the shared list
-// instead, which is rare: a worker emits events as they happen), so they are merged and handed
-// over where they lie, and their slots given back once delivered; the shared list is copied out
-// and sorted first. Order is exact for
-// causally related events: an event e read in drain pass k is delivered only after pass k + 1,
-// together with every event whose time is at most e's. Whatever happened before e was queued before
-// e was, so by the end of pass k + 1 it has been read; and it was timed no later than e (the steady
-// clock is monotonic).
+// instead, which is rare: a worker emits events as they happen), so they are merged and handed over
+// where they lie, and their slots given back once delivered; the shared list is copied out and
+// sorted first. Order is exact for causally related events: an event e read in drain pass k is
+// delivered only after pass k + 1, together with every event whose time is at most e's. Whatever
+// happened before e was queued before e was, so by the end of pass k + 1 it has been read; and it
+// was timed no later than e (the steady clock is monotonic). Unrelated events may not be: a
+// producer descheduled between timing an event and queueing it for longer than a pass finds
+// later-timed events of other producers already delivered (docs/design.md).
 #pragma once
 
 #include <atomic>

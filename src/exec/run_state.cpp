@@ -129,10 +129,12 @@ RunState::RunState(Scheduler& scheduler, std::shared_ptr<const Plan> plan, RunOp
   RunScratch& scratch = *data_->scratch;
   if (options_.timing != Timing::kNone && !scratch.times) {
     scratch.times = std::make_unique<StageTimes[]>(n);
+    scratch.latest_pred_end = std::make_unique<std::atomic<std::int64_t>[]>(n);
   }
   data_->states = scratch.states.get();
   data_->times = options_.timing == Timing::kNone ? nullptr : scratch.times.get();
   jobs_ = scratch.jobs.get();
+  if (data_->times) latest_pred_end_ = scratch.latest_pred_end.get();
   slot_remaining_ = scratch.slot_remaining.get();
   scratch.run = this;
   progress_tag_ = next_progress_tag();
@@ -769,6 +771,7 @@ std::uint32_t RunState::resolve(std::uint32_t i, StageStatus outcome, Worker* w)
   StageJob* const jobs = jobs_;
   StageState* const states = data_->states;
   StageTimes* const times = data_->times;
+  std::atomic<std::int64_t>* const latest = latest_pred_end_;
   const std::int64_t ended = times ? times[i].end_ns : 0;
   const std::uint32_t* succ = plan.succs.data() + info.succ_begin;
   const std::uint32_t* const succ_end = plan.succs.data() + info.succ_end;
@@ -778,11 +781,21 @@ std::uint32_t RunState::resolve(std::uint32_t i, StageStatus outcome, Worker* w)
     const std::uint32_t s = *succ & Plan::kStageMask;
     StageJob& job = jobs[s];
     if (mark) states[s].upstream.fetch_or(mark, std::memory_order_relaxed);
-    if (!(*succ & Plan::kSinglePredecessor) &&
-        job.join.fetch_sub(1, std::memory_order_acq_rel) != 1) {
-      continue;
+    if (*succ & Plan::kSinglePredecessor) {
+      if (times) times[s].ready_ns = ended;
+    } else {
+      // The last predecessor to resolve need not be the last to end: each one leaves its end
+      // before it counts down, and the last to count down (its acquire sees every earlier one's
+      // end) takes the latest.
+      if (times) {
+        std::int64_t seen = latest[s].load(std::memory_order_relaxed);
+        while (seen < ended &&
+               !latest[s].compare_exchange_weak(seen, ended, std::memory_order_relaxed)) {
+        }
+      }
+      if (job.join.fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
+      if (times) times[s].ready_ns = latest[s].exchange(0, std::memory_order_relaxed);
     }
-    if (times) times[s].ready_ns = ended;
     if (queue_successors) {
       ready.push_back(s);
     } else if (w && next == kNone) {

@@ -43,7 +43,7 @@ struct StageState {
 };
 
 struct StageTimes {
-  std::int64_t ready_ns = 0;  // when its last predecessor ended (0 for sources)
+  std::int64_t ready_ns = 0;  // when the latest of its predecessors ended (0 for sources)
   std::int64_t start_ns = 0;
   std::int64_t end_ns = 0;
   std::int64_t cpu_ns = 0;
@@ -141,6 +141,9 @@ struct RunScratch {
   std::unique_ptr<std::atomic<std::uint32_t>[]> slot_remaining;  // consumers still to resolve
   std::unique_ptr<StageState[]> states;
   std::unique_ptr<StageTimes[]> times;  // allocated by the first run that records times
+  // With times, for a stage of several predecessors: the latest end among those resolved so far
+  // (0 before the first; the last one takes it and sets it back to 0).
+  std::unique_ptr<std::atomic<std::int64_t>[]> latest_pred_end;
 };
 
 // Takes scratch memory for a run of `plan` from its pool (or allocates it); it returns to the pool
@@ -314,6 +317,7 @@ class RunState {
   std::shared_ptr<RunData> data_;
   StageJob* jobs_ = nullptr;                              // data_->scratch->jobs
   std::atomic<std::uint32_t>* slot_remaining_ = nullptr;  // data_->scratch->slot_remaining
+  std::atomic<std::int64_t>* latest_pred_end_ = nullptr;  // ->latest_pred_end, with times
   std::stop_source stop_source_;
   std::unique_ptr<ControlState[]> controls_;  // one per Plan::controls; null when none
   std::chrono::steady_clock::time_point start_time_;

@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "trainflow/exec/executor.hpp"
@@ -104,10 +106,22 @@ TEST_P(ObserverTest, EveryStageStartsThenFinishesAfterItsPredecessorsAndTheRunEn
   EXPECT_EQ(seen.back().run_status, RunStatus::kSucceeded);
   EXPECT_EQ(seen.back().dropped, 0u);
   std::map<std::string, std::size_t> started, finished;
+  // A worker's events come in the order it timed them. (Events of different workers may not: one
+  // descheduled between timing an event and queueing it finds later ones delivered before it.)
+  std::map<int, std::chrono::nanoseconds> last_of_worker;
   for (std::size_t k = 0; k < seen.size(); ++k) {
     EXPECT_EQ(seen[k].run_id, "r1");
     if (k > 0) {
-      EXPECT_LE(seen[k - 1].since_start, seen[k].since_start) << "event " << k;
+      EXPECT_LE(seen.front().since_start, seen[k].since_start) << "event " << k;
+      EXPECT_LE(seen[k].since_start, seen.back().since_start) << "event " << k;
+    }
+    if (seen[k].kind == EventKind::kStageStarted || seen[k].kind == EventKind::kStageFinished) {
+      const auto [last, first] = last_of_worker.try_emplace(seen[k].worker, seen[k].since_start);
+      if (!first) {
+        EXPECT_LE(last->second, seen[k].since_start)
+            << "event " << k << " of worker " << seen[k].worker;
+        last->second = seen[k].since_start;
+      }
     }
     if (seen[k].kind == EventKind::kStageStarted) {
       EXPECT_TRUE(started.emplace(seen[k].stage, k).second) << seen[k].stage;
@@ -391,6 +405,59 @@ TEST_P(ObserverTest, QueueWaitIsTheTimeFromTheLastPredecessorsEndToTheStart) {
   EXPECT_EQ(rc.queue_wait, rc.start - std::max(ra.end, rb.end));
   EXPECT_GE(rc.queue_wait.count(), 0);
   EXPECT_EQ(ra.queue_wait, ra.start);  // a source is ready when the run starts
+}
+
+// Waits, up to five seconds, until `flag` is set.
+void await(const std::atomic<bool>& flag) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+  while (!flag.load() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::microseconds{100});
+  }
+}
+
+// A value whose release (its consumer's resolution frees it) waits until another stage has ended,
+// and then a little longer: that consumer counts its successor down after the other stage did,
+// though it ended first.
+struct SlowRelease {
+  struct Sync {
+    std::atomic<bool> releasing{false}, other_ended{false};
+  };
+  std::shared_ptr<Sync> sync;
+  bool armed = false;  // the value the run holds, not a copy
+
+  explicit SlowRelease(std::shared_ptr<Sync> s) : sync(std::move(s)), armed(true) {}
+  SlowRelease(const SlowRelease& o) : sync(o.sync) {}
+  SlowRelease(SlowRelease&& o) noexcept
+      : sync(std::move(o.sync)), armed(std::exchange(o.armed, false)) {}
+  SlowRelease& operator=(const SlowRelease&) = delete;
+  SlowRelease& operator=(SlowRelease&&) = delete;
+  ~SlowRelease() {
+    if (!armed) return;
+    sync->releasing = true;
+    await(sync->other_ended);
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+};
+
+TEST_P(ObserverTest, QueueWaitCountsFromTheLatestEndWhenAnotherPredecessorResolvesLast) {
+  if (GetParam() < 2) GTEST_SKIP() << "needs a and b to run at once";
+  auto sync = std::make_shared<SlowRelease::Sync>();
+  Pipeline p;
+  auto x = p.add("x", [sync] { return SlowRelease{sync}; });
+  auto a = p.add(
+      "a", [](const SlowRelease&) { return 1; }, x);
+  auto b = p.add("b", [sync] {
+    await(sync->releasing);  // a has ended: its input is being released
+    sync->other_ended = true;
+    return 2;
+  });
+  p.add(
+      "c", [](int u, int v) { return u + v; }, a, b);
+  const RunReport report = executor_.run(p);
+  ASSERT_TRUE(report.ok()) << report.error().message();
+  const StageRecord ra = *report.find("a"), rb = *report.find("b"), rc = *report.find("c");
+  ASSERT_LT(ra.end, rb.end);  // b ended last, though a resolved last
+  EXPECT_EQ(rc.queue_wait, rc.start - rb.end);
 }
 
 TEST_P(ObserverTest, RunsWithoutObserversAndObservedRunsShareAnExecutor) {

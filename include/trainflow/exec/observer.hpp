@@ -11,11 +11,16 @@
 //   };
 //   executor.run(pipeline, {.observers = {std::make_shared<Printer>()}});
 //
-// Delivery: events are queued by the threads that produce them and delivered, in time order,
-// on one thread of the executor's own (never a worker), a few milliseconds later. So an
-// observer never slows a stage down, and needs no locking against itself. The events of a stage
-// arrive in order (started, [progress, metric, retry, ...], finished or failed); the run's
-// kRunFinished is its last event, delivered before RunHandle::wait() returns.
+// Delivery: events are queued by the threads that produce them and delivered on one thread of
+// the executor's own (never a worker), a few milliseconds later. So an observer never slows a
+// stage down, and needs no locking against itself. Order is causal: the events of a stage arrive
+// in order (started, [progress, metric, retry, ...], finished or failed), a stage starts after
+// its predecessors have ended, a worker's events come in the order it timed them, kRunStarted
+// is the run's first event and kRunFinished its last, delivered before RunHandle::wait()
+// returns. Events of stages that run at the same time on different workers come in time order,
+// except when a worker is descheduled between timing an event and queueing it for longer than
+// a delivery pass (about a millisecond): that event then comes after later-timed events of the
+// stages running beside it. Sort by `since_start` where a strict time line is needed.
 //
 // A failing observer never breaks a run: an exception from on_event is caught, and that
 // observer receives nothing more of the run. An observer that is slow only delays delivery;

@@ -59,8 +59,9 @@ struct StageRecord {
   // CPU time the worker thread spent in the stage's body (Timing::kFull); 0 for asynchronous
   // stages, whose work happens elsewhere.
   std::chrono::nanoseconds cpu{0};
-  // From the moment the stage was ready (its inputs resolved) to its first attempt's start:
-  // time spent waiting for a worker or for resources (0 under Timing::kNone).
+  // From the moment the stage was ready (the latest end among its predecessors; the run's start
+  // for a source) to its first attempt's start: time spent waiting for a worker or for resources
+  // (0 under Timing::kNone).
   std::chrono::nanoseconds queue_wait{0};
 };
 
