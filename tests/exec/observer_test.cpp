@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "testing/sync.hpp"
 #include "trainflow/exec/executor.hpp"
 #include "trainflow/exec/observer.hpp"
 #include "trainflow/graph/pipeline.hpp"
@@ -407,20 +408,12 @@ TEST_P(ObserverTest, QueueWaitIsTheTimeFromTheLastPredecessorsEndToTheStart) {
   EXPECT_EQ(ra.queue_wait, ra.start);  // a source is ready when the run starts
 }
 
-// Waits, up to five seconds, until `flag` is set.
-void await(const std::atomic<bool>& flag) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds{5};
-  while (!flag.load() && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::microseconds{100});
-  }
-}
-
 // A value whose release (its consumer's resolution frees it) waits until another stage has ended,
 // and then a little longer: that consumer counts its successor down after the other stage did,
 // though it ended first.
 struct SlowRelease {
   struct Sync {
-    std::atomic<bool> releasing{false}, other_ended{false};
+    test::Flag releasing, other_ended;
   };
   std::shared_ptr<Sync> sync;
   bool armed = false;  // the value the run holds, not a copy
@@ -433,8 +426,8 @@ struct SlowRelease {
   SlowRelease& operator=(SlowRelease&&) = delete;
   ~SlowRelease() {
     if (!armed) return;
-    sync->releasing = true;
-    await(sync->other_ended);
+    sync->releasing.set();
+    sync->other_ended.wait();
     std::this_thread::sleep_for(std::chrono::milliseconds{20});
   }
 };
@@ -447,8 +440,8 @@ TEST_P(ObserverTest, QueueWaitCountsFromTheLatestEndWhenAnotherPredecessorResolv
   auto a = p.add(
       "a", [](const SlowRelease&) { return 1; }, x);
   auto b = p.add("b", [sync] {
-    await(sync->releasing);  // a has ended: its input is being released
-    sync->other_ended = true;
+    sync->releasing.wait();  // a has ended: its input is being released
+    sync->other_ended.set();
     return 2;
   });
   p.add(
